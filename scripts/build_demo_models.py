@@ -1,0 +1,261 @@
+"""Build the bundled demo models into ``layers/models/`` reproducibly.
+
+Uses only datasets that ship inside scikit-learn (no downloads) and fixed seeds, so running it
+twice gives the same predictions. The runtime never imports scikit-learn: it reads the ONNX
+files and the ``model.yaml`` metadata this script writes next to them.
+
+    python scripts/build_demo_models.py            # rewrite layers/models/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+ROOT = Path(__file__).resolve().parent.parent / "layers" / "models"
+SEED = 20240702
+
+# Fixed ids (24-hex, ObjectId-shaped) so the README, events and tests can name them.
+BINARY_DEPLOYMENT = "65f1a0000000000000000001"
+REGRESSION_DEPLOYMENT = "65f1a0000000000000000002"
+MULTICLASS_DEPLOYMENT = "65f1a0000000000000000003"
+BINARY_MODEL = "65f1b0000000000000000001"
+REGRESSION_MODEL = "65f1b0000000000000000002"
+MULTICLASS_MODEL = "65f1b0000000000000000003"
+# The demo token is public on purpose (README); only its SHA-256 is stored.
+DEMO_TOKEN = "demo-token-0123456789abcdef"  # noqa: S105 - documented demo credential
+
+
+def diabetes_frame() -> pd.DataFrame:
+    """Diabetes data with ``sex`` as a real categorical column (scikit-learn codes it 1/2)."""
+    data = load_diabetes(as_frame=True, scaled=False)
+    frame = data.frame.rename(columns={"target": "progression"})
+    frame["sex"] = np.where(frame["sex"] == 1, "female", "male")
+    return frame
+
+
+def training_stats(frame: pd.DataFrame, features: list[dict[str, str]]) -> dict[str, Any]:
+    """Per-feature statistics that humility defaults and explanations use later."""
+    stats: dict[str, Any] = {}
+    for feature in features:
+        column = frame[feature["name"]]
+        if feature["type"] == "numeric":
+            stats[feature["name"]] = {
+                "min": float(column.min()),
+                "max": float(column.max()),
+                "mean": float(column.mean()),
+                "std": float(column.std()),
+                "q01": float(column.quantile(0.01)),
+                "q99": float(column.quantile(0.99)),
+                "missing": int(column.isna().sum()),
+            }
+        else:
+            counts = column.value_counts(normalize=True)
+            stats[feature["name"]] = {
+                "values": {str(k): round(float(v), 6) for k, v in counts.items()},
+                "missing": int(column.isna().sum()),
+            }
+    return stats
+
+
+def per_column_inputs(features: list[dict[str, str]]) -> list[tuple[str, Any]]:
+    """One ONNX input per feature: float for numeric, string for categorical."""
+    return [
+        (f["name"], FloatTensorType([None, 1]) if f["type"] == "numeric" else StringTensorType([None, 1]))
+        for f in features
+    ]
+
+
+def write_model(model_id: str, onnx_model: Any, metadata: dict[str, Any], sample: pd.DataFrame) -> None:
+    folder = ROOT / "models" / model_id
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = onnx_model.SerializeToString()
+    (folder / "model.onnx").write_bytes(payload)
+    metadata = {"modelId": model_id, "sha256": hashlib.sha256(payload).hexdigest(), **metadata}
+    (folder / "model.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
+    samples = ROOT / "samples"
+    samples.mkdir(exist_ok=True)
+    sample.to_csv(samples / f"{metadata['name']}.csv", index=False)
+
+
+def build_binary() -> None:
+    frame = diabetes_frame()
+    frame["progression_high"] = (frame["progression"] > 140).astype(int)
+    numeric = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    categorical = ["sex"]
+    features = (
+        [{"name": c, "type": "numeric"} for c in ["age"]]
+        + [{"name": "sex", "type": "categorical"}]
+        + [{"name": c, "type": "numeric"} for c in numeric[1:]]
+    )
+    x = frame[[f["name"] for f in features]]
+    y = frame["progression_high"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=SEED)
+    pipeline = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        (
+                            "num",
+                            Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                            numeric,
+                        ),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+                    ]
+                ),
+            ),
+            ("model", GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=SEED)),
+        ]
+    )
+    pipeline.fit(x_train, y_train)
+    onnx_model = to_onnx(
+        pipeline,
+        initial_types=per_column_inputs(features),
+        options={id(pipeline): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    write_model(
+        BINARY_MODEL,
+        onnx_model,
+        {
+            "name": "diabetes_binary",
+            "description": "Gradient boosting on diabetes data: is disease progression after a year above 140?",
+            "targetType": "Binary",
+            "targetName": "progression_high",
+            "classLabels": [int(c) for c in pipeline.classes_],
+            "positiveClassLabel": 1,
+            "negativeClassLabel": 0,
+            "predictionThreshold": 0.5,
+            "features": features,
+            "outputs": {"probabilities": "probabilities"},
+            "holdout": {"metric": "accuracy", "value": round(float(pipeline.score(x_test, y_test)), 6)},
+            "trainingStats": training_stats(x_train, features),
+        },
+        x_test.head(20),
+    )
+
+
+def build_regression() -> None:
+    frame = diabetes_frame()
+    numeric = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    features = [{"name": c, "type": "numeric"} for c in numeric]
+    x = frame[numeric].astype(np.float32)
+    y = frame["progression"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=SEED)
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=1.0))])
+    pipeline.fit(x_train, y_train)
+    onnx_model = to_onnx(
+        pipeline,
+        initial_types=[("input", FloatTensorType([None, len(numeric)]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    write_model(
+        REGRESSION_MODEL,
+        onnx_model,
+        {
+            "name": "diabetes_regression",
+            "description": "Ridge regression of diabetes progression after a year (numeric features only).",
+            "targetType": "Regression",
+            "targetName": "progression",
+            "features": features,
+            "outputs": {"prediction": "variable"},
+            "holdout": {"metric": "r2", "value": round(float(pipeline.score(x_test, y_test)), 6)},
+            "trainingStats": training_stats(x_train, features),
+        },
+        x_test.head(20),
+    )
+
+
+def build_multiclass() -> None:
+    data = load_iris(as_frame=True)
+    frame = data.frame.rename(
+        columns={
+            "sepal length (cm)": "sepal_length",
+            "sepal width (cm)": "sepal_width",
+            "petal length (cm)": "petal_length",
+            "petal width (cm)": "petal_width",
+        }
+    )
+    frame["species"] = np.asarray(data.target_names)[data.target]
+    numeric = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    features = [{"name": c, "type": "numeric"} for c in numeric]
+    x = frame[numeric].astype(np.float32)
+    y = frame["species"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=SEED, stratify=y)
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(max_iter=500))])
+    pipeline.fit(x_train, y_train)
+    onnx_model = to_onnx(
+        pipeline,
+        initial_types=[("input", FloatTensorType([None, len(numeric)]))],
+        options={id(pipeline): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    write_model(
+        MULTICLASS_MODEL,
+        onnx_model,
+        {
+            "name": "iris_multiclass",
+            "description": "Logistic regression on the iris flowers: which species?",
+            "targetType": "Multiclass",
+            "targetName": "species",
+            "classLabels": [str(c) for c in pipeline.classes_],
+            "features": features,
+            "outputs": {"probabilities": "probabilities"},
+            "holdout": {"metric": "accuracy", "value": round(float(pipeline.score(x_test, y_test)), 6)},
+            "trainingStats": training_stats(x_train, features),
+        },
+        x_test.head(20),
+    )
+
+
+def write_deployments() -> None:
+    token_hash = hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
+    document = {
+        "tokens": {"demo": {"sha256": token_hash, "description": "Public demo token (see README)."}},
+        "deployments": {
+            BINARY_DEPLOYMENT: {"label": "Diabetes progression (binary)", "modelId": BINARY_MODEL, "tokens": ["demo"]},
+            REGRESSION_DEPLOYMENT: {
+                "label": "Diabetes progression (regression)",
+                "modelId": REGRESSION_MODEL,
+                "tokens": ["demo"],
+            },
+            MULTICLASS_DEPLOYMENT: {
+                "label": "Iris species (multiclass)",
+                "modelId": MULTICLASS_MODEL,
+                "tokens": ["demo"],
+            },
+        },
+    }
+    header = "# Deployments served by the demo. Tokens are stored as SHA-256 digests only.\n"
+    (ROOT / "deployments.yaml").write_text(header + yaml.safe_dump(document, sort_keys=False))
+
+
+def main() -> None:
+    ROOT.mkdir(parents=True, exist_ok=True)
+    build_binary()
+    build_regression()
+    build_multiclass()
+    write_deployments()
+    print(json.dumps({"written": str(ROOT.relative_to(Path.cwd()) if ROOT.is_relative_to(Path.cwd()) else ROOT)}))
+
+
+if __name__ == "__main__":
+    main()

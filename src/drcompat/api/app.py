@@ -1,0 +1,148 @@
+"""The FastAPI app: routes, body limits and the one place errors become ``{"message": ...}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from drcompat import __version__
+from drcompat.api.middleware import DataRobotHeaders
+from drcompat.config import Settings
+from drcompat.errors import ApiError, PayloadTooLarge
+from drcompat.params import PREDICTION_PARAMETERS
+from drcompat.predict import PredictionRequest, PredictionService, Trace
+
+log = logging.getLogger("drcompat.api")
+PREFIX = "/predApi/v1.0"
+NOT_FOUND = (
+    "The requested URL was not found on the server.  If you entered the URL manually, "
+    "please check your spelling and try again."
+)
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"message": message}), status, headers=headers, media_type="application/json")
+
+
+def trace_headers(trace: Trace) -> dict[str, str]:
+    headers = {}
+    if trace.model_id is not None:
+        headers["X-DataRobot-Model-Id"] = trace.model_id
+    if trace.cache_hit is not None:
+        headers["X-DataRobot-Model-Cache-Hit"] = "true" if trace.cache_hit else "false"
+    return headers
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``limit`` (before it is all read)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return bytes(chunks)
+
+
+def openapi_parameters() -> list[dict[str, Any]]:
+    params = []
+    for name, (kind, description) in PREDICTION_PARAMETERS.items():
+        schema: dict[str, Any] = {"type": kind} if kind != "array" else {"type": "array", "items": {"type": "string"}}
+        params.append({"name": name, "in": "query", "required": False, "schema": schema, "description": description})
+    return params
+
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "text/plain": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        },
+    },
+}
+
+
+def create_app(
+    settings: Settings | None = None, service: PredictionService | None = None, warm: bool = False
+) -> FastAPI:
+    settings = settings or Settings()
+    service = service or PredictionService(settings)
+    if warm:
+        service.warm()
+    app = FastAPI(
+        title="drcompat Prediction API",
+        version=__version__,
+        description="DataRobot's Prediction API for deployments, served from ONNX models.",
+    )
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return json_error(exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return json_error(400, NOT_FOUND)  # what DataRobot's prediction server answers (the seed)
+        return json_error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return json_error(400, "Invalid request parameters.")
+
+    async def predictions(deployment_id: str, request: Request) -> Response:
+        trace = Trace()
+        try:
+            body = await read_body(request, settings.max_body_bytes)
+            headers = request.headers
+            prediction_request = PredictionRequest(
+                deployment_id=deployment_id,
+                body=body,
+                content_type=headers.get("content-type"),
+                content_encoding=headers.get("content-encoding"),
+                accept=headers.get("accept"),
+                authorization=headers.get("authorization"),
+                datarobot_key=headers.get("datarobot-key"),
+                query=request.query_params.multi_items(),
+            )
+            content, media_type = await run_in_threadpool(service.predict, prediction_request, trace)
+        except ApiError as exc:
+            if exc.status >= 500:
+                log.error("prediction failed: %s", exc.message, exc_info=exc)
+            return json_error(exc.status, exc.message, trace_headers(trace))
+        except Exception:
+            log.exception("unexpected error while predicting")
+            return json_error(500, "Internal server error.", trace_headers(trace))
+        request.state.rows = trace.rows
+        return Response(content, 200, headers=trace_headers(trace), media_type=media_type)
+
+    route_doc = {"parameters": openapi_parameters(), "requestBody": REQUEST_BODY}
+    for prefix, in_schema in ((PREFIX, True), ("", False)):
+        app.add_api_route(
+            f"{prefix}/deployments/{{deployment_id}}/predictions",
+            predictions,
+            methods=["POST"],
+            summary="Score rows with a deployment's model",
+            include_in_schema=in_schema,
+            openapi_extra=route_doc,
+            response_class=Response,
+        )
+
+    @app.get("/health", summary="Liveness and what this process holds")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "cachedModels": len(service.cache.ids())}
+
+    app.add_middleware(DataRobotHeaders, max_request_line=settings.max_request_line_bytes)
+    return app

@@ -1,0 +1,77 @@
+"""DataRobot's JSON response, built column-wise: no Python loop over rows.
+
+Each row is a fixed template with holes. Numbers become JSON tokens in one ``orjson`` call per
+column (its output for a 1-D array is ``[t0,t1,...]``, and numeric tokens never contain commas);
+class labels are encoded once per class and gathered with numpy indexing; free-form objects
+(passthrough values, extra outputs) come from pandas' C JSON writer, one line per row. A 2-D
+object grid of template pieces and tokens is then joined once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from drcompat.models.metadata import TargetType
+from drcompat.result import PredictionResult
+
+Pieces = list[bytes | np.ndarray]
+
+
+def number_tokens(values: np.ndarray) -> np.ndarray:
+    raw = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    return np.array(raw[1:-1].split(b","), dtype=object)
+
+
+def object_tokens(frame: pd.DataFrame) -> np.ndarray:
+    """One JSON object per row; JSON strings escape newlines, so splitting on them is safe."""
+    text = frame.to_json(orient="records", lines=True, double_precision=15, date_format="iso")
+    return np.array(text.encode("utf-8").rstrip(b"\n").split(b"\n"), dtype=object)
+
+
+def label_tokens(labels: tuple[object, ...]) -> np.ndarray:
+    return np.array([orjson.dumps(label) for label in labels], dtype=object)
+
+
+def _prediction_values(result: PredictionResult) -> Pieces:
+    meta = result.metadata
+    if meta.target_type is TargetType.REGRESSION:
+        assert result.values is not None
+        return [
+            b'{"predictionValues":[{"label":' + orjson.dumps(meta.target_name) + b',"value":',
+            number_tokens(result.values),
+            b"}]",
+        ]
+    assert result.probabilities is not None
+    encoded = label_tokens(meta.class_labels)
+    pieces: Pieces = []
+    for position, k in enumerate(result.class_order()):
+        opener = b'{"predictionValues":[' if position == 0 else b"},"
+        pieces += [opener + b'{"label":' + encoded[k] + b',"value":', number_tokens(result.probabilities[:, k])]
+    pieces.append(b"}]")
+    return pieces
+
+
+def encode_json(result: PredictionResult) -> bytes:
+    meta = result.metadata
+    pieces = _prediction_values(result)
+    if meta.target_type is TargetType.BINARY:
+        pieces.append(b',"predictionThreshold":' + orjson.dumps(result.threshold))
+    if meta.target_type is TargetType.REGRESSION:
+        assert result.values is not None
+        pieces += [b',"prediction":', pieces[1]]
+    else:
+        assert result.label_index is not None
+        pieces += [b',"prediction":', label_tokens(meta.class_labels)[result.label_index]]
+    pieces += [b',"rowId":', number_tokens(np.arange(result.rows))]
+    if result.passthrough is not None:
+        pieces += [b',"passthroughValues":', object_tokens(result.passthrough)]
+    if result.extra:
+        pieces += [b',"extraModelOutput":', object_tokens(pd.DataFrame(result.extra))]
+    pieces.append(b"},")
+    grid = np.empty((result.rows, len(pieces)), dtype=object)
+    for column, piece in enumerate(pieces):
+        grid[:, column] = piece
+    body = b"".join(grid.ravel().tolist())
+    return b'{"data":[' + body[:-1] + b"]}"

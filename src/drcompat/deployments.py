@@ -1,0 +1,125 @@
+"""The deployment registry: deployment id -> model version, settings and the tokens that open it.
+
+It lives in one ``deployments.yaml`` in storage. The registry re-reads it when its change token
+moves (checked at most every ``ttl`` seconds), so publishing a new model version is a write of
+that file and reaches a running process without a restart. A broken file never takes a serving
+process down: the last good copy stays in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from drcompat.errors import ModelError
+from drcompat.models.metadata import OBJECT_ID
+from drcompat.storage import Storage, StorageKeyError
+
+DEPLOYMENTS_KEY = "deployments.yaml"
+SHA256_HEX = 64
+log = logging.getLogger(__name__)
+
+
+class RegistryError(ValueError):
+    """deployments.yaml is unusable; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    model_id: str
+    label: str = ""
+    tokens: frozenset[str] = frozenset()
+    datarobot_key_sha256: str | None = None
+    prediction_threshold: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    deployments: dict[str, Deployment]
+    token_digests: dict[str, bytes]  # token name -> sha256 digest
+
+
+def _hex_digest(value: Any, where: str) -> str:
+    text = str(value or "").lower()
+    if len(text) != SHA256_HEX or any(c not in "0123456789abcdef" for c in text):
+        raise RegistryError(f"{where} must be a 64-character SHA-256 hex digest")
+    return text
+
+
+def parse_registry(doc: Any) -> RegistrySnapshot:
+    """Validate the whole document; any bad entry rejects it (keeps the last good one in force)."""
+    if not isinstance(doc, dict):
+        raise RegistryError("deployments.yaml must be a mapping with 'deployments' and 'tokens'")
+    tokens: dict[str, bytes] = {}
+    for name, entry in (doc.get("tokens") or {}).items():
+        where = f"tokens.{name}.sha256"
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        tokens[str(name)] = bytes.fromhex(_hex_digest(sha, where))
+    deployments: dict[str, Deployment] = {}
+    for key, entry in (doc.get("deployments") or {}).items():
+        dep_id = str(key)
+        if not OBJECT_ID.match(dep_id):
+            raise RegistryError(f"deployment id {dep_id!r} must be a 24-character lowercase hex ObjectId")
+        if not isinstance(entry, dict):
+            raise RegistryError(f"deployments.{dep_id} must be a mapping")
+        model_id = str(entry.get("modelId", ""))
+        if not OBJECT_ID.match(model_id):
+            raise RegistryError(f"deployments.{dep_id}.modelId must be a 24-character hex ObjectId")
+        scoped = entry.get("tokens") or []
+        unknown = [t for t in scoped if str(t) not in tokens]
+        if unknown:
+            raise RegistryError(f"deployments.{dep_id}.tokens names unknown tokens: {', '.join(map(str, unknown))}")
+        key_sha = entry.get("datarobotKeySha256")
+        threshold = entry.get("predictionThreshold")
+        if threshold is not None and not (isinstance(threshold, int | float) and 0 <= threshold <= 1):
+            raise RegistryError(f"deployments.{dep_id}.predictionThreshold must be a number in [0, 1]")
+        deployments[dep_id] = Deployment(
+            id=dep_id,
+            model_id=model_id,
+            label=str(entry.get("label", "")),
+            tokens=frozenset(str(t) for t in scoped),
+            datarobot_key_sha256=_hex_digest(key_sha, f"deployments.{dep_id}.datarobotKeySha256") if key_sha else None,
+            prediction_threshold=float(threshold) if threshold is not None else None,
+            settings={k: v for k, v in entry.items() if k not in {"label", "modelId", "tokens", "datarobotKeySha256"}},
+        )
+    return RegistrySnapshot(deployments=deployments, token_digests=tokens)
+
+
+class DeploymentRegistry:
+    def __init__(self, storage: Storage, ttl_seconds: float = 1.0) -> None:
+        self.storage = storage
+        self.ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._snapshot: RegistrySnapshot | None = None
+        self._version: str | None = None
+        self._checked_at = float("-inf")
+
+    def snapshot(self) -> RegistrySnapshot:
+        now = time.monotonic()
+        if self._snapshot is not None and now - self._checked_at < self.ttl:
+            return self._snapshot
+        with self._lock:
+            if self._snapshot is None or now - self._checked_at >= self.ttl:
+                self._refresh()
+                self._checked_at = now
+        if self._snapshot is None:
+            raise ModelError("The deployment registry is unavailable.", status=503)
+        return self._snapshot
+
+    def _refresh(self) -> None:
+        version = self.storage.version(DEPLOYMENTS_KEY)
+        if version is not None and version == self._version and self._snapshot is not None:
+            return
+        try:
+            snapshot = parse_registry(yaml.safe_load(self.storage.read(DEPLOYMENTS_KEY)))
+        except (StorageKeyError, yaml.YAMLError, RegistryError) as exc:
+            log.error("deployments.yaml rejected, keeping the last good copy: %s", exc)
+            return
+        self._snapshot, self._version = snapshot, version

@@ -1,0 +1,118 @@
+"""The onnxruntime scorer: one ``session.run`` per batch, inputs fed column-wise or as a matrix.
+
+Two input layouts cover what skl2onnx and other converters produce:
+
+* ``matrix``: a single 2-D numeric input whose width is the feature count (all-numeric models);
+* ``columns``: one ``[N, 1]`` input per feature, named after it (mixed numeric/categorical pipelines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from drcompat.models.metadata import MetadataError, ModelMetadata
+
+ONNX_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+ONNX_INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+@dataclass
+class Scores:
+    """What the model computed for a batch, before any response shaping."""
+
+    values: np.ndarray | None = None  # regression predictions, shape (n,)
+    probabilities: np.ndarray | None = None  # classification, shape (n, k) in classLabels order
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class OnnxModel:
+    """A loaded model: metadata plus an onnxruntime session prepared at load time."""
+
+    def __init__(self, metadata: ModelMetadata, onnx_bytes: bytes, intra_op_threads: int = 0) -> None:
+        self.metadata = metadata
+        self.size_bytes = len(onnx_bytes)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self._plan_inputs()
+        self._plan_outputs()
+
+    def _plan_inputs(self) -> None:
+        inputs = self.session.get_inputs()
+        features = self.metadata.features
+        names = {i.name for i in inputs}
+        if len(inputs) == 1 and len(inputs[0].shape) == 2 and inputs[0].shape[1] == len(features):
+            dtype = ONNX_FLOAT_TYPES.get(inputs[0].type)
+            if dtype is None or any(f.type != "numeric" for f in features):
+                raise MetadataError("a single matrix input must be float/double over numeric features")
+            self.layout = "matrix"
+            self.matrix_input = inputs[0].name
+            self.matrix_dtype = dtype
+        elif names == {f.name for f in features}:
+            self.layout = "columns"
+            self.column_dtypes: dict[str, type] = {}
+            for item in inputs:
+                if item.type == "tensor(string)":
+                    self.column_dtypes[item.name] = object
+                elif item.type in ONNX_FLOAT_TYPES:
+                    self.column_dtypes[item.name] = ONNX_FLOAT_TYPES[item.type]
+                elif item.type in ONNX_INT_TYPES:
+                    self.column_dtypes[item.name] = ONNX_INT_TYPES[item.type]
+                else:
+                    raise MetadataError(f"input {item.name!r} has unsupported type {item.type}")
+        else:
+            raise MetadataError("ONNX inputs match neither the feature list nor one feature matrix")
+
+    def _plan_outputs(self) -> None:
+        outputs = [o.name for o in self.session.get_outputs()]
+        meta = self.metadata
+        if meta.is_classification:
+            name = meta.outputs.get("probabilities") or ("probabilities" if "probabilities" in outputs else outputs[-1])
+        else:
+            name = meta.outputs.get("prediction") or outputs[0]
+        missing = [n for n in (name, *meta.extra_outputs) if n not in outputs]
+        if missing:
+            raise MetadataError(f"outputs not in the ONNX graph: {', '.join(missing)}")
+        self.main_output = name
+        self.output_names = [name, *meta.extra_outputs]
+
+    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Model inputs for a frame whose feature columns are already coerced to their types."""
+        names = [f.name for f in self.metadata.features]
+        if self.layout == "matrix":
+            return {self.matrix_input: frame[names].to_numpy(dtype=self.matrix_dtype)}
+        feeds = {}
+        for name in names:
+            dtype = self.column_dtypes[name]
+            column = frame[name].to_numpy(dtype=dtype)
+            feeds[name] = column.reshape(-1, 1)
+        return feeds
+
+    def run(self, feeds: dict[str, np.ndarray]) -> Scores:
+        """One session.run for the whole batch."""
+        results = self.session.run(self.output_names, feeds)
+        main = np.asarray(results[0])
+        n = next(iter(feeds.values())).shape[0]
+        scores = Scores(
+            extra={
+                name: np.asarray(v).reshape(n, -1)[:, 0]
+                for name, v in zip(self.metadata.extra_outputs, results[1:], strict=True)
+            }
+        )
+        if self.metadata.is_classification:
+            probabilities = main.reshape(n, -1)
+            if probabilities.shape[1] != len(self.metadata.class_labels):
+                raise MetadataError("the probability output width differs from the number of classLabels")
+            scores.probabilities = probabilities
+        else:
+            scores.values = main.reshape(n, -1)[:, 0]
+        return scores
+
+    def predict(self, frame: pd.DataFrame) -> Scores:
+        return self.run(self.feeds(frame))

@@ -1,0 +1,152 @@
+"""The prediction path, top to bottom: authorise -> load -> parse -> score -> shape -> encode.
+
+Framework-free: the FastAPI route and any other adapter hand it a ``PredictionRequest`` and get
+bytes back. What the response headers need (model id, cache hit) is recorded on the request's
+``Trace`` as soon as it is known, so error answers carry it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from drcompat.auth import authenticate, authorize, token_from_header
+from drcompat.codecs.request import decode_body
+from drcompat.codecs.response_csv import encode_csv
+from drcompat.codecs.response_json import encode_json
+from drcompat.config import Settings
+from drcompat.deployments import Deployment, DeploymentRegistry
+from drcompat.errors import BadRequest, ModelError, NotFound
+from drcompat.features import feature_frame, text_columns
+from drcompat.models import ModelCache, ModelStore, OnnxModel, TargetType
+from drcompat.models.metadata import MetadataError
+from drcompat.params import PredictionParams, parse_prediction_params
+from drcompat.result import PredictionResult
+from drcompat.storage import LocalStorage, Storage
+
+CSV_MEDIA = "text/csv"
+JSON_MEDIA = "application/json"
+
+
+@dataclass
+class Trace:
+    """Facts about a request that its response headers report, filled in as they become known."""
+
+    model_id: str | None = None
+    cache_hit: bool | None = None
+    rows: int = 0
+
+
+@dataclass
+class PredictionRequest:
+    deployment_id: str
+    body: bytes
+    content_type: str | None = None
+    content_encoding: str | None = None
+    accept: str | None = None
+    authorization: str | None = None
+    datarobot_key: str | None = None
+    query: list[tuple[str, str]] = field(default_factory=list)
+
+
+def wants_csv(accept: str | None) -> bool:
+    """``Accept: text/csv`` selects CSV; JSON stays the default for anything else."""
+    if not accept:
+        return False
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        if media in (CSV_MEDIA, JSON_MEDIA):
+            return media == CSV_MEDIA
+    return False
+
+
+class PredictionService:
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+        self.settings = settings
+        self.storage = storage or LocalStorage(settings.storage_root)
+        self.registry = DeploymentRegistry(self.storage, settings.registry_ttl_seconds)
+        self.store = ModelStore(self.storage, settings.onnx_intra_op_threads)
+        self.cache = ModelCache(settings.model_cache_max_models, settings.model_cache_max_bytes)
+
+    def deployment(self, request: PredictionRequest) -> Deployment:
+        """Who may call what: 401 without valid credentials, 404 unknown id, 403 out of scope."""
+        token = token_from_header(request.authorization)
+        snapshot = self.registry.snapshot()
+        token_name = authenticate(snapshot, token)
+        deployment = snapshot.deployments.get(request.deployment_id)
+        if deployment is None:
+            raise NotFound(f"Deployment {request.deployment_id} was not found.")
+        authorize(deployment, token_name, request.datarobot_key)
+        return deployment
+
+    def model(self, deployment: Deployment, trace: Trace) -> OnnxModel:
+        trace.model_id = deployment.model_id
+        model, hit = self.cache.get(deployment.model_id, lambda: self.store.load(deployment.model_id))
+        trace.cache_hit = hit
+        return model
+
+    def warm(self) -> list[str]:
+        """Load every deployed model now (cold start / SnapStart), so first requests hit."""
+        loaded = []
+        for deployment in self.registry.snapshot().deployments.values():
+            self.model(deployment, Trace())
+            loaded.append(deployment.model_id)
+        return loaded
+
+    def predict(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[bytes, str]:
+        """The encoded answer and its media type."""
+        trace = trace or Trace()
+        deployment = self.deployment(request)
+        params = parse_prediction_params(request.query, time_series=bool(deployment.settings.get("timeSeries")))
+        model = self.model(deployment, trace)
+        frame = decode_body(
+            request.body,
+            request.content_type,
+            request.content_encoding,
+            self.settings.max_decompressed_bytes,
+            text_columns(model.metadata),
+        )
+        trace.rows = len(frame)
+        result = self.score(model, deployment, frame, params)
+        if wants_csv(request.accept):
+            return encode_csv(result), CSV_MEDIA
+        return encode_json(result), JSON_MEDIA
+
+    def score(
+        self, model: OnnxModel, deployment: Deployment, frame: pd.DataFrame, params: PredictionParams
+    ) -> PredictionResult:
+        meta = model.metadata
+        features = feature_frame(frame, meta)
+        try:
+            scores = model.predict(features)
+        except MetadataError as exc:
+            raise ModelError(f"Model {meta.model_id} produced output that does not match its metadata.") from exc
+        result = PredictionResult(metadata=meta, rows=len(frame), extra=scores.extra)
+        result.passthrough = passthrough_frame(frame, params)
+        if meta.target_type is TargetType.REGRESSION:
+            result.values = scores.values
+            return result
+        assert scores.probabilities is not None
+        result.probabilities = scores.probabilities
+        if meta.target_type is TargetType.BINARY:
+            threshold = deployment.prediction_threshold
+            result.threshold = meta.prediction_threshold if threshold is None else threshold
+            positive = meta.class_labels.index(meta.positive_class)
+            result.label_index = np.where(scores.probabilities[:, positive] >= result.threshold, positive, 1 - positive)
+        else:
+            result.label_index = np.argmax(scores.probabilities, axis=1)
+        return result
+
+
+def passthrough_frame(frame: pd.DataFrame, params: PredictionParams) -> pd.DataFrame | None:
+    if params.passthrough_all:
+        return frame
+    if not params.passthrough_columns:
+        return None
+    wanted = list(dict.fromkeys(params.passthrough_columns))
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise BadRequest(f"Passthrough columns not in the data: {', '.join(missing)}.")
+    return frame[wanted]

@@ -1,0 +1,34 @@
+"""A scored batch in columnar form: what both response encoders (JSON, CSV) read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from drcompat.models.metadata import ModelMetadata, TargetType
+
+
+@dataclass
+class PredictionResult:
+    metadata: ModelMetadata
+    rows: int
+    values: np.ndarray | None = None  # regression predictions
+    probabilities: np.ndarray | None = None  # (rows, classes) in classLabels order
+    label_index: np.ndarray | None = None  # predicted class per row, index into classLabels
+    threshold: float | None = None  # binary only
+    passthrough: pd.DataFrame | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def target_type(self) -> TargetType:
+        return self.metadata.target_type
+
+    def class_order(self) -> list[int]:
+        """Column order of predictionValues: DataRobot lists the positive class first for binary."""
+        labels = self.metadata.class_labels
+        if self.target_type is TargetType.BINARY:
+            positive = labels.index(self.metadata.positive_class)
+            return [positive, 1 - positive]
+        return list(range(len(labels)))

@@ -1,0 +1,37 @@
+"""The storage interface every backend fills in: read, write, list and a cheap change token."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class StorageKeyError(KeyError):
+    """The key does not exist in the store."""
+
+
+class Storage(ABC):
+    """Keys are ``/``-separated relative paths, identical for every backend."""
+
+    @abstractmethod
+    def read(self, key: str) -> bytes:
+        """The whole object; raises StorageKeyError when it is absent."""
+
+    @abstractmethod
+    def version(self, key: str) -> str | None:
+        """A token that changes whenever the object changes (mtime+size, ETag); None if absent."""
+
+    @abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Replace the object atomically: readers see the old bytes or the new, never a mix."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys under a prefix, sorted."""
+
+    @staticmethod
+    def check_key(key: str) -> str:
+        """Refuse keys that could escape the store (absolute, ``..``, empty parts)."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+            raise StorageKeyError(f"invalid storage key: {key!r}")
+        return key

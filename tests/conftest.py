@@ -1,0 +1,52 @@
+"""Shared fixtures: a private copy of the demo bucket per test, and clients over it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from drcompat.api import create_app
+from drcompat.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_BUCKET = ROOT / "layers" / "models"
+SAMPLES = DEMO_BUCKET / "samples"
+TOKEN = "demo-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BINARY = "65f1a0000000000000000001"
+REGRESSION = "65f1a0000000000000000002"
+MULTICLASS = "65f1a0000000000000000003"
+BINARY_MODEL = "65f1b0000000000000000001"
+REGRESSION_MODEL = "65f1b0000000000000000002"
+MULTICLASS_MODEL = "65f1b0000000000000000003"
+
+
+def url(deployment: str, prefix: str = "/predApi/v1.0") -> str:
+    return f"{prefix}/deployments/{deployment}/predictions"
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / f"{name}.csv").read_bytes()
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    """A writable copy of the demo bucket, so tests can publish versions and break files."""
+    target = tmp_path / "bucket"
+    shutil.copytree(DEMO_BUCKET, target)
+    return target
+
+
+@pytest.fixture
+def settings(bucket: Path) -> Settings:
+    return Settings(storage_root=bucket, registry_ttl_seconds=0.0)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
