@@ -112,7 +112,9 @@ def test_json_body_matches_csv_body(client):
     ids=["text-plain", "charset", "gzip", "bz2", "gzip-multi-member"],
 )
 def test_every_body_form_gives_the_same_answer(client, content_type, encode):
-    reference = client.post(url(REGRESSION), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"})
+    reference = client.post(
+        url(REGRESSION), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"}
+    )
     body, extra = encode(sample("diabetes_regression"))
     response = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": content_type, **extra})
     assert response.status_code == 200, response.text
@@ -120,7 +122,9 @@ def test_every_body_form_gives_the_same_answer(client, content_type, encode):
 
 
 def test_multipart_file_upload_like_curl_dash_f(client):
-    reference = client.post(url(MULTICLASS), content=sample("iris_multiclass"), headers={**AUTH, "Content-Type": "text/csv"})
+    reference = client.post(
+        url(MULTICLASS), content=sample("iris_multiclass"), headers={**AUTH, "Content-Type": "text/csv"}
+    )
     files = {"file": ("iris.csv", sample("iris_multiclass"), "text/csv")}
     response = client.post(url(MULTICLASS), files=files, headers=AUTH)
     assert response.status_code == 200, response.text
@@ -149,8 +153,12 @@ def test_latin1_charset_is_honoured(client):
 
 
 def test_route_without_predapi_prefix(client):
-    with_prefix = client.post(url(REGRESSION), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"})
-    without = client.post(url(REGRESSION, prefix=""), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"})
+    with_prefix = client.post(
+        url(REGRESSION), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    without = client.post(
+        url(REGRESSION, prefix=""), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"}
+    )
     assert without.status_code == 200
     assert without.json() == with_prefix.json()
 
@@ -168,7 +176,7 @@ def test_passthrough_columns_repeatable(client):
 
 
 def test_passthrough_columns_set_all(client):
-    records = [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2, "tag": "x,\n\"y\""}]
+    records = [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2, "tag": 'x,\n"y"'}]
     response = client.post(url(MULTICLASS) + "?passthroughColumnsSet=all", json=records, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json()["data"][0]["passthroughValues"] == records[0]
@@ -188,17 +196,25 @@ def test_csv_response_binary_columns(client):
         "THRESHOLD",
         "POSITIVE_CLASS",
     ]
-    as_json = client.post(url(BINARY), content=sample("diabetes_binary"), headers={**AUTH, "Content-Type": "text/csv"}).json()
+    as_json = client.post(
+        url(BINARY), content=sample("diabetes_binary"), headers={**AUTH, "Content-Type": "text/csv"}
+    ).json()
     assert frame["progression_high_PREDICTION"].tolist() == [r["prediction"] for r in as_json["data"]]
-    assert frame["progression_high_1_PREDICTION"].tolist() == pytest.approx([r["predictionValues"][0]["value"] for r in as_json["data"]])
+    assert frame["progression_high_1_PREDICTION"].tolist() == pytest.approx(
+        [r["predictionValues"][0]["value"] for r in as_json["data"]]
+    )
     assert set(frame["THRESHOLD"]) == {0.5} and set(frame["POSITIVE_CLASS"]) == {1}
 
 
 def test_csv_response_regression_and_multiclass_columns(client):
     headers = {**AUTH, "Content-Type": "text/csv", "Accept": "text/csv"}
-    regression = pd.read_csv(io.StringIO(client.post(url(REGRESSION), content=sample("diabetes_regression"), headers=headers).text))
+    regression = pd.read_csv(
+        io.StringIO(client.post(url(REGRESSION), content=sample("diabetes_regression"), headers=headers).text)
+    )
     assert list(regression.columns) == ["progression_PREDICTION"]
-    multiclass = pd.read_csv(io.StringIO(client.post(url(MULTICLASS), content=sample("iris_multiclass"), headers=headers).text))
+    multiclass = pd.read_csv(
+        io.StringIO(client.post(url(MULTICLASS), content=sample("iris_multiclass"), headers=headers).text)
+    )
     assert list(multiclass.columns) == [
         "species_setosa_PREDICTION",
         "species_versicolor_PREDICTION",
@@ -239,7 +255,9 @@ def test_numeric_strings_in_json_are_accepted(client):
 def test_large_batch_keeps_input_order(client):
     frame = pd.read_csv(io.BytesIO(sample("diabetes_regression")))
     big = pd.concat([frame] * 500, ignore_index=True)
-    response = client.post(url(REGRESSION), content=big.to_csv(index=False), headers={**AUTH, "Content-Type": "text/csv"})
+    response = client.post(
+        url(REGRESSION), content=big.to_csv(index=False), headers={**AUTH, "Content-Type": "text/csv"}
+    )
     rows = response.json()["data"]
     assert len(rows) == 10_000
     assert [r["rowId"] for r in rows] == list(range(10_000))

@@ -1,0 +1,70 @@
+"""Small ONNX graphs built in the tests, to publish new versions and models with extra outputs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnx
+import yaml
+from onnx import TensorProto, helper, numpy_helper
+
+DIABETES = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
+
+def linear_regression(weights: list[float], bias: float, extra: bool = False) -> bytes:
+    """``variable = x @ weights + bias``; with ``extra``, also ``doubled`` (float) and ``high`` (bool)."""
+    n = len(weights)
+    w = numpy_helper.from_array(np.array(weights, dtype=np.float32).reshape(n, 1), "w")
+    b = numpy_helper.from_array(np.array([bias], dtype=np.float32), "b")
+    two = numpy_helper.from_array(np.array([2.0], dtype=np.float32), "two")
+    hundred = numpy_helper.from_array(np.array([100.0], dtype=np.float32), "hundred")
+    nodes = [helper.make_node("MatMul", ["input", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["variable"])]
+    outputs = [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])]
+    if extra:
+        nodes += [
+            helper.make_node("Mul", ["variable", "two"], ["doubled"]),
+            helper.make_node("Greater", ["variable", "hundred"], ["high"]),
+        ]
+        outputs += [
+            helper.make_tensor_value_info("doubled", TensorProto.FLOAT, [None, 1]),
+            helper.make_tensor_value_info("high", TensorProto.BOOL, [None, 1]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, n])],
+        outputs,
+        initializer=[w, b, two, hundred],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def publish(bucket: Path, model_id: str, payload: bytes, extra_outputs: list[str] | None = None) -> None:
+    """Write a regression model version over the diabetes features into the bucket."""
+    folder = bucket / "models" / model_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.onnx").write_bytes(payload)
+    metadata = {
+        "modelId": model_id,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "name": f"linear_{model_id[-4:]}",
+        "targetType": "Regression",
+        "targetName": "progression",
+        "features": [{"name": f, "type": "numeric"} for f in DIABETES],
+        "outputs": {"prediction": "variable"},
+        "extraOutputs": extra_outputs or [],
+    }
+    (folder / "model.yaml").write_text(yaml.safe_dump(metadata))
+
+
+def point_deployment(bucket: Path, deployment_id: str, model_id: str, **settings: object) -> None:
+    path = bucket / "deployments.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["deployments"][deployment_id]["modelId"] = model_id
+    doc["deployments"][deployment_id].update(settings)
+    path.write_text(yaml.safe_dump(doc))

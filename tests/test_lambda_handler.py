@@ -1,0 +1,84 @@
+"""The predict Lambda handler, invoked in-process with the same event files `sam local invoke -e` uses."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pytest
+from conftest import BINARY_MODEL, MULTICLASS_MODEL, ROOT
+
+EVENTS = ROOT / "events"
+
+
+def load_handler(function: str) -> ModuleType:
+    path = ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"lambda_{function}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def predict():
+    return load_handler("predict")
+
+
+def context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="PredictFunction",
+        function_version="$LATEST",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:PredictFunction",
+        memory_limit_in_mb=1024,
+        aws_request_id="0f6e7c2a-0000-4000-8000-000000000000",
+        log_group_name="/aws/lambda/PredictFunction",
+        log_stream_name="stream",
+        get_remaining_time_in_millis=lambda: 30_000,
+    )
+
+
+def invoke(module: ModuleType, name: str) -> tuple[dict, dict]:
+    event = json.loads((EVENTS / name).read_text())
+    response = module.handler(event, context())
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    return {"status": response["statusCode"], "headers": headers}, json.loads(body)
+
+
+def test_csv_event_with_passthrough(predict):
+    meta, body = invoke(predict, "predict-csv.json")
+    assert meta["status"] == 200
+    assert meta["headers"]["x-datarobot-model-id"] == BINARY_MODEL
+    assert meta["headers"]["x-datarobot-model-cache-hit"] == "true"  # bundled models warmed at import
+    assert len(body["data"]) == 20
+    assert set(body["data"][0]["passthroughValues"]) == {"age", "sex"}
+
+
+def test_base64_gzip_event_gives_the_same_answer(predict):
+    _, plain = invoke(predict, "predict-csv.json")
+    meta, gz = invoke(predict, "predict-csv-gzip.json")
+    assert meta["status"] == 200
+    assert [r["predictionValues"] for r in gz["data"]] == [r["predictionValues"] for r in plain["data"]]
+
+
+def test_json_event(predict):
+    meta, body = invoke(predict, "predict-json.json")
+    assert meta["status"] == 200
+    assert meta["headers"]["x-datarobot-model-id"] == MULTICLASS_MODEL
+    assert [r["prediction"] for r in body["data"]] == ["setosa", "virginica"]
+
+
+def test_error_event_is_a_json_message(predict):
+    event = json.loads((EVENTS / "predict-json.json").read_text())
+    event["headers"]["Authorization"] = event["multiValueHeaders"]["Authorization"][0] = "Bearer wrong"
+    response = predict.handler(event, context())
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"]) == {"message": "Invalid API key."}
