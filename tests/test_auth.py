@@ -6,6 +6,7 @@ import base64
 import hashlib
 
 import yaml
+
 from conftest import AUTH, BINARY, REGRESSION, TOKEN, sample, url
 
 CSV = {"Content-Type": "text/csv"}

@@ -6,6 +6,7 @@ import bz2
 import gzip
 
 import pytest
+
 from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, sample, url
 
 IRIS_HEADER = "sepal_length,sepal_width,petal_length,petal_width\n"

@@ -6,10 +6,10 @@ import base64
 import importlib.util
 import json
 import sys
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
+
 from conftest import BINARY_MODEL, MULTICLASS_MODEL, ROOT
 
 EVENTS = ROOT / "events"

@@ -8,9 +8,9 @@ import re
 import zlib
 
 import pytest
-from conftest import AUTH, MULTICLASS, MULTICLASS_MODEL, REGRESSION, REGRESSION_MODEL, sample, url
 from fastapi.testclient import TestClient
 
+from conftest import AUTH, MULTICLASS, MULTICLASS_MODEL, REGRESSION, REGRESSION_MODEL, sample, url
 from drcompat.api import create_app
 from drcompat.config import Settings
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import AUTH, BINARY, REGRESSION, REGRESSION_MODEL, sample, url
 from onnx_factory import DIABETES, linear_regression, point_deployment, publish
 

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+
 from conftest import (
     AUTH,
     BINARY,
@@ -164,7 +165,11 @@ def test_route_without_predapi_prefix(client):
 
 
 def test_passthrough_columns_repeatable(client):
-    body = "id,age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,note\n7,50,male,30,90,180,110,40,4,4.5,90,a b\n8,40,female,20,80,150,90,60,3,4,80,\n"
+    body = (
+        "id,age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,note\n"
+        "7,50,male,30,90,180,110,40,4,4.5,90,a b\n"
+        "8,40,female,20,80,150,90,60,3,4,80,\n"
+    )
     response = client.post(
         url(BINARY) + "?passthroughColumns=id&passthroughColumns=note",
         content=body,

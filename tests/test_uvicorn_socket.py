@@ -11,8 +11,8 @@ import time
 
 import pytest
 import uvicorn
-from conftest import BINARY, MULTICLASS, TOKEN, sample, url
 
+from conftest import BINARY, MULTICLASS, TOKEN, sample, url
 from drcompat.api import create_app
 
 

@@ -23,9 +23,9 @@ def _first_bad(column: pd.Series, bad: pd.Series) -> str:
     return f"row {position} has {value[:40]!r}"
 
 
-def _numeric(name: str, column: pd.Series) -> pd.Series:
+def _numeric(name: str, column: pd.Series) -> np.ndarray:
     if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
-        return column.astype(np.float64)
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
     coerced = pd.to_numeric(column, errors="coerce")
     present = column.notna()
     if not is_bool_dtype(column.dtype):
@@ -33,10 +33,10 @@ def _numeric(name: str, column: pd.Series) -> pd.Series:
     bad = coerced.isna() & present
     if bool(bad.any()):
         raise BadRequest(f"Column {name!r} must be numeric: {_first_bad(column, bad)}.")
-    return coerced.astype(np.float64)
+    return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _categorical(name: str, column: pd.Series) -> pd.Series:
+def _categorical(name: str, column: pd.Series) -> np.ndarray:
     if column.dtype == object and infer_dtype(column, skipna=True) not in SCALAR_KINDS:
         bad = column.map(lambda v: isinstance(v, dict | list))  # error path only: find the culprit
         if bool(bad.any()):
@@ -45,20 +45,18 @@ def _categorical(name: str, column: pd.Series) -> pd.Series:
         finite = column.dropna()
         if bool((finite == np.floor(finite)).all()):
             column = column.astype("Int64")  # 1.0 -> "1", as the category was seen in training
-    text = column.astype("string").fillna("")
-    return text.astype(object)
+    return column.astype("string").fillna("").to_numpy(dtype=object)
 
 
-def feature_frame(frame: pd.DataFrame, metadata: ModelMetadata) -> pd.DataFrame:
-    """The model's feature columns, coerced; 400 naming any missing or mistyped column."""
+def feature_columns(frame: pd.DataFrame, metadata: ModelMetadata) -> dict[str, np.ndarray]:
+    """The model's feature columns as numpy arrays; 400 naming any missing or mistyped column."""
     missing = [f.name for f in metadata.features if f.name not in frame.columns]
     if missing:
         raise BadRequest(f"Missing feature columns: {', '.join(missing)}.")
-    columns = {
+    return {
         f.name: _numeric(f.name, frame[f.name]) if f.type == "numeric" else _categorical(f.name, frame[f.name])
         for f in metadata.features
     }
-    return pd.DataFrame(columns, index=frame.index)
 
 
 def text_columns(metadata: ModelMetadata) -> list[str]:

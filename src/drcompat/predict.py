@@ -19,7 +19,7 @@ from drcompat.codecs.response_json import encode_json
 from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
-from drcompat.features import feature_frame, text_columns
+from drcompat.features import feature_columns, text_columns
 from drcompat.models import ModelCache, ModelStore, OnnxModel, TargetType
 from drcompat.models.metadata import MetadataError
 from drcompat.params import PredictionParams, parse_prediction_params
@@ -118,7 +118,7 @@ class PredictionService:
         self, model: OnnxModel, deployment: Deployment, frame: pd.DataFrame, params: PredictionParams
     ) -> PredictionResult:
         meta = model.metadata
-        features = feature_frame(frame, meta)
+        features = feature_columns(frame, meta)
         try:
             scores = model.predict(features)
         except MetadataError as exc:

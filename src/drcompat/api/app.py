@@ -21,6 +21,7 @@ from drcompat.predict import PredictionRequest, PredictionService, Trace
 
 log = logging.getLogger("drcompat.api")
 PREFIX = "/predApi/v1.0"
+INLINE_BODY_BYTES = 32 * 1024
 NOT_FOUND = (
     "The requested URL was not found on the server.  If you entered the URL manually, "
     "please check your spelling and try again."
@@ -117,7 +118,10 @@ def create_app(
                 datarobot_key=headers.get("datarobot-key"),
                 query=request.query_params.multi_items(),
             )
-            content, media_type = await run_in_threadpool(service.predict, prediction_request, trace)
+            if len(body) <= INLINE_BODY_BYTES:  # scoring takes well under a millisecond: skip the thread hop
+                content, media_type = service.predict(prediction_request, trace)
+            else:  # onnxruntime and pandas release the GIL: keep the event loop serving meanwhile
+                content, media_type = await run_in_threadpool(service.predict, prediction_request, trace)
         except ApiError as exc:
             if exc.status >= 500:
                 log.error("prediction failed: %s", exc.message, exc_info=exc)

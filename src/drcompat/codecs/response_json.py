@@ -70,8 +70,20 @@ def encode_json(result: PredictionResult) -> bytes:
     if result.extra:
         pieces += [b',"extraModelOutput":', object_tokens(pd.DataFrame(result.extra))]
     pieces.append(b"},")
-    grid = np.empty((result.rows, len(pieces)), dtype=object)
-    for column, piece in enumerate(pieces):
+    merged = _merge_constants(pieces)
+    grid = np.empty((result.rows, len(merged)), dtype=object)
+    for column, piece in enumerate(merged):
         grid[:, column] = piece
     body = b"".join(grid.ravel().tolist())
     return b'{"data":[' + body[:-1] + b"]}"
+
+
+def _merge_constants(pieces: Pieces) -> Pieces:
+    """Fuse neighbouring constant pieces so each row joins as few objects as possible."""
+    merged: Pieces = []
+    for piece in pieces:
+        if isinstance(piece, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] = merged[-1] + piece
+        else:
+            merged.append(piece)
+    return merged

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnxruntime as ort
-import pandas as pd
 
 from drcompat.models.metadata import MetadataError, ModelMetadata
 
@@ -82,17 +81,15 @@ class OnnxModel:
         self.main_output = name
         self.output_names = [name, *meta.extra_outputs]
 
-    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Model inputs for a frame whose feature columns are already coerced to their types."""
+    def feeds(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Model inputs from feature columns already coerced to their types (see ``features``)."""
         names = [f.name for f in self.metadata.features]
         if self.layout == "matrix":
-            return {self.matrix_input: frame[names].to_numpy(dtype=self.matrix_dtype)}
-        feeds = {}
-        for name in names:
-            dtype = self.column_dtypes[name]
-            column = frame[name].to_numpy(dtype=dtype)
-            feeds[name] = column.reshape(-1, 1)
-        return feeds
+            matrix = np.empty((len(columns[names[0]]), len(names)), dtype=self.matrix_dtype)
+            for j, name in enumerate(names):
+                matrix[:, j] = columns[name]
+            return {self.matrix_input: matrix}
+        return {name: columns[name].astype(self.column_dtypes[name], copy=False).reshape(-1, 1) for name in names}
 
     def run(self, feeds: dict[str, np.ndarray]) -> Scores:
         """One session.run for the whole batch."""
@@ -114,5 +111,5 @@ class OnnxModel:
             scores.values = main.reshape(n, -1)[:, 0]
         return scores
 
-    def predict(self, frame: pd.DataFrame) -> Scores:
-        return self.run(self.feeds(frame))
+    def predict(self, columns: dict[str, np.ndarray]) -> Scores:
+        return self.run(self.feeds(columns))
