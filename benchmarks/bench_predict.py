@@ -192,7 +192,9 @@ def main() -> None:
     caller = AsgiCaller()
     session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     header = f"{'format':6} {'rows':>7} | {'ours ms':>9} {'bare ms':>9} {'floor ms':>9} {'raw ms':>8} | "
-    header += f"{'ours/bare':>9} {'ours/floor':>10} {'ours/raw':>9} | {'peak MiB ours':>13} {'floor':>7}   floor pipeline"
+    header += (
+        f"{'ours/bare':>9} {'ours/floor':>10} {'ours/raw':>9} | {'peak MiB ours':>13} {'floor':>7}   floor pipeline"
+    )
     print(header)
     print("-" * len(header))
     for fmt in args.formats:
