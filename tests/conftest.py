@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,12 @@ MULTICLASS_MODEL = "65f1b0000000000000000003"
 
 def url(deployment: str, prefix: str = "/predApi/v1.0") -> str:
     return f"{prefix}/deployments/{deployment}/predictions"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def sample(name: str) -> bytes:

@@ -105,7 +105,9 @@ def test_token_forms(header, token):
     assert token_from_header(header) == token
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer ", "Negotiate abc", "Basic " + base64.b64encode(b"user:").decode()])
+@pytest.mark.parametrize(
+    "header", [None, "", "Bearer ", "Negotiate abc", "Basic " + base64.b64encode(b"user:").decode()]
+)
 def test_token_form_errors(header):
     with pytest.raises(Unauthorized):
         token_from_header(header)

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
-from test_uvicorn_socket import free_port
+
+from conftest import ROOT, free_port
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -5,21 +5,14 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import socket
 import threading
 import time
 
 import pytest
 import uvicorn
 
-from conftest import BINARY, MULTICLASS, TOKEN, sample, url
+from conftest import BINARY, MULTICLASS, TOKEN, free_port, sample, url
 from drcompat.api import create_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
