@@ -34,36 +34,29 @@ def label_tokens(labels: tuple[object, ...]) -> np.ndarray:
     return np.array([orjson.dumps(label) for label in labels], dtype=object)
 
 
-def _prediction_values(result: PredictionResult) -> Pieces:
+def _prediction_pieces(result: PredictionResult) -> Pieces:
+    """``predictionValues``, ``predictionThreshold`` (binary) and ``prediction`` of each row."""
     meta = result.metadata
     if meta.target_type is TargetType.REGRESSION:
         assert result.values is not None
-        return [
-            b'{"predictionValues":[{"label":' + orjson.dumps(meta.target_name) + b',"value":',
-            number_tokens(result.values),
-            b"}]",
-        ]
-    assert result.probabilities is not None
+        values = number_tokens(result.values)
+        label = orjson.dumps(meta.target_name)
+        return [b'{"predictionValues":[{"label":' + label + b',"value":', values, b'}],"prediction":', values]
+    assert result.probabilities is not None and result.label_index is not None
     encoded = label_tokens(meta.class_labels)
     pieces: Pieces = []
     for position, k in enumerate(result.class_order()):
         opener = b'{"predictionValues":[' if position == 0 else b"},"
         pieces += [opener + b'{"label":' + encoded[k] + b',"value":', number_tokens(result.probabilities[:, k])]
     pieces.append(b"}]")
+    if meta.target_type is TargetType.BINARY:
+        pieces.append(b',"predictionThreshold":' + orjson.dumps(result.threshold))
+    pieces += [b',"prediction":', encoded[result.label_index]]
     return pieces
 
 
 def encode_json(result: PredictionResult) -> bytes:
-    meta = result.metadata
-    pieces = _prediction_values(result)
-    if meta.target_type is TargetType.BINARY:
-        pieces.append(b',"predictionThreshold":' + orjson.dumps(result.threshold))
-    if meta.target_type is TargetType.REGRESSION:
-        assert result.values is not None
-        pieces += [b',"prediction":', pieces[1]]
-    else:
-        assert result.label_index is not None
-        pieces += [b',"prediction":', label_tokens(meta.class_labels)[result.label_index]]
+    pieces = _prediction_pieces(result)
     pieces += [b',"rowId":', number_tokens(np.arange(result.rows))]
     if result.passthrough is not None:
         pieces += [b',"passthroughValues":', object_tokens(result.passthrough)]
