@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,7 +19,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DRC_", frozen=True)
 
-    storage_root: Path = DEFAULT_STORAGE_ROOT
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_root: Path = DEFAULT_STORAGE_ROOT  # the local bucket folder (backend "local")
+    bucket: str = ""  # backend "s3"
+    bucket_prefix: str = ""
+    s3_endpoint_url: str | None = None  # a local S3 endpoint (moto, MinIO); None means AWS
+    layer_root: Path | None = None  # bundled models under the bucket (the Lambda layer: /opt/models)
+    model_download_dir: Path = Path(tempfile.gettempdir()) / "drcompat-models"
+    max_model_bytes: int = 512 * 1024 * 1024
     max_body_bytes: int = API_GATEWAY_BODY_LIMIT
     max_decompressed_bytes: int = DATAROBOT_BODY_LIMIT
     max_request_line_bytes: int = 8192

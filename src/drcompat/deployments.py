@@ -114,12 +114,15 @@ class DeploymentRegistry:
         return self._snapshot
 
     def _refresh(self) -> None:
-        version = self.storage.version(DEPLOYMENTS_KEY)
-        if version is not None and version == self._version and self._snapshot is not None:
-            return
         try:
+            version = self.storage.version(DEPLOYMENTS_KEY)
+            if version is not None and version == self._version and self._snapshot is not None:
+                return
             snapshot = parse_registry(yaml.safe_load(self.storage.read(DEPLOYMENTS_KEY)))
         except (StorageKeyError, yaml.YAMLError, RegistryError) as exc:
             log.error("deployments.yaml rejected, keeping the last good copy: %s", exc)
+            return
+        except Exception as exc:  # a remote store that is briefly unreachable
+            log.error("deployments.yaml unreadable (%s), keeping the last good copy", type(exc).__name__)
             return
         self._snapshot, self._version = snapshot, version

@@ -24,7 +24,7 @@ from drcompat.models import ModelCache, ModelStore, OnnxModel, TargetType
 from drcompat.models.metadata import MetadataError
 from drcompat.params import PredictionParams, parse_prediction_params
 from drcompat.result import PredictionResult
-from drcompat.storage import LocalStorage, Storage
+from drcompat.storage import Storage, storage_from_settings
 
 CSV_MEDIA = "text/csv"
 JSON_MEDIA = "application/json"
@@ -65,7 +65,7 @@ def wants_csv(accept: str | None) -> bool:
 class PredictionService:
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.settings = settings
-        self.storage = storage or LocalStorage(settings.storage_root)
+        self.storage = storage or storage_from_settings(settings)
         self.registry = DeploymentRegistry(self.storage, settings.registry_ttl_seconds)
         self.store = ModelStore(self.storage, settings.onnx_intra_op_threads)
         self.cache = ModelCache(settings.model_cache_max_models, settings.model_cache_max_bytes)

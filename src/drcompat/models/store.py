@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import yaml
 
 from drcompat.errors import ModelError
 from drcompat.models.metadata import MetadataError, ModelMetadata
 from drcompat.models.onnx_model import OnnxModel
-from drcompat.storage import Storage, StorageKeyError
+from drcompat.storage import Storage, StorageKeyError, StorageLimitError
+
+log = logging.getLogger(__name__)
 
 
 class ModelStore:
@@ -17,9 +20,23 @@ class ModelStore:
         self.storage = storage
         self.intra_op_threads = intra_op_threads
 
+    def _read(self, model_id: str, name: str) -> bytes:
+        """A model file; storage trouble becomes a safe ModelError (retryable when transient)."""
+        try:
+            return self.storage.read(f"models/{model_id}/{name}")
+        except StorageKeyError:
+            raise
+        except StorageLimitError as exc:
+            raise ModelError(
+                f"Model {model_id} could not be loaded: {name} is larger than this process may hold."
+            ) from exc
+        except Exception as exc:  # network or permission trouble in a remote store
+            log.warning("reading %s of model %s failed: %s", name, model_id, type(exc).__name__)
+            raise ModelError(f"Model {model_id} could not be read from storage; retry later.", status=503) from exc
+
     def metadata(self, model_id: str) -> ModelMetadata:
         try:
-            doc = yaml.safe_load(self.storage.read(f"models/{model_id}/model.yaml"))
+            doc = yaml.safe_load(self._read(model_id, "model.yaml"))
             metadata = ModelMetadata.from_dict(doc)
         except (StorageKeyError, yaml.YAMLError, MetadataError) as exc:
             raise ModelError(f"Model {model_id} could not be loaded: its metadata is missing or invalid.") from exc
@@ -30,7 +47,7 @@ class ModelStore:
     def load(self, model_id: str) -> OnnxModel:
         metadata = self.metadata(model_id)
         try:
-            payload = self.storage.read(f"models/{model_id}/model.onnx")
+            payload = self._read(model_id, "model.onnx")
         except StorageKeyError as exc:
             raise ModelError(f"Model {model_id} could not be loaded: model.onnx is missing.") from exc
         if metadata.sha256 and hashlib.sha256(payload).hexdigest() != metadata.sha256:

@@ -7,7 +7,8 @@ Layout (the same keys in the folder and in the bucket)::
     models/<modelId>/model.yaml       its metadata (target, classes, features, statistics)
 """
 
-from drcompat.storage.base import Storage, StorageKeyError
+from drcompat.storage.base import Storage, StorageKeyError, StorageLimitError
+from drcompat.storage.factory import storage_from_settings
 from drcompat.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "Storage", "StorageKeyError"]
+__all__ = ["LocalStorage", "Storage", "StorageKeyError", "StorageLimitError", "storage_from_settings"]

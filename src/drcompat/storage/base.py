@@ -9,6 +9,10 @@ class StorageKeyError(KeyError):
     """The key does not exist in the store."""
 
 
+class StorageLimitError(ValueError):
+    """An object is larger than this process may hold (or than the free disk space)."""
+
+
 class Storage(ABC):
     """Keys are ``/``-separated relative paths, identical for every backend."""
 

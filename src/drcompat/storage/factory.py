@@ -1,0 +1,31 @@
+"""Pick the storage backend from settings: the local folder, or the bucket over the models layer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from drcompat.storage.base import Storage
+from drcompat.storage.local import LocalStorage
+
+if TYPE_CHECKING:
+    from drcompat.config import Settings
+
+
+def storage_from_settings(settings: Settings) -> Storage:
+    if settings.storage_backend == "local":
+        return LocalStorage(settings.storage_root)
+    if not settings.bucket:
+        raise ValueError("DRC_BUCKET must be set when DRC_STORAGE_BACKEND is s3")
+    from drcompat.storage.overlay import OverlayStorage
+    from drcompat.storage.s3 import S3Storage
+
+    bucket = S3Storage(
+        settings.bucket,
+        settings.bucket_prefix,
+        settings.s3_endpoint_url,
+        settings.model_download_dir,
+        settings.max_model_bytes,
+    )
+    if settings.layer_root is not None and settings.layer_root.is_dir():
+        return OverlayStorage(bucket, LocalStorage(settings.layer_root))
+    return bucket

@@ -1,0 +1,39 @@
+"""Bundled models (the Lambda layer) under the bucket: one storage that reads from both.
+
+Model files are immutable per model id, so a model the layer already holds is read from the
+layer (no download); everything else (``deployments.yaml`` above all) comes from the bucket first
+and falls back to the layer, so a fresh stack serves the bundled demo before anything is uploaded.
+Writes go to the bucket.
+"""
+
+from __future__ import annotations
+
+from drcompat.storage.base import Storage, StorageKeyError
+from drcompat.storage.s3 import IMMUTABLE_PREFIX
+
+
+class OverlayStorage(Storage):
+    def __init__(self, upper: Storage, lower: Storage) -> None:
+        self.upper = upper
+        self.lower = lower
+
+    def _order(self, key: str) -> tuple[Storage, Storage]:
+        return (self.lower, self.upper) if key.startswith(IMMUTABLE_PREFIX) else (self.upper, self.lower)
+
+    def read(self, key: str) -> bytes:
+        first, second = self._order(key)
+        try:
+            return first.read(key)
+        except StorageKeyError:
+            return second.read(key)
+
+    def version(self, key: str) -> str | None:
+        first, second = self._order(key)
+        found = first.version(key)
+        return found if found is not None else second.version(key)
+
+    def write(self, key: str, data: bytes) -> None:
+        self.upper.write(key, data)
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(set(self.upper.list(prefix)) | set(self.lower.list(prefix)))
