@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench models clean
+.PHONY: serve test lint unit bench models clean build sizes build-check
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 serve: $(STAMP)
 	$(BIN)/python -m drcompat.api.server
 
-## Set up and run the whole test suite plus the linters.
-test: $(STAMP) lint unit
+## Set up and run the linters, the whole test suite, and the Lambda bundle build checks.
+test: $(STAMP) lint unit build-check build
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest
@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src functions tests benchmarks scripts
 	$(BIN)/ruff format --check src functions tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
 
 ## Print request time against bare onnxruntime and the standalone floor.
 bench: $(STAMP)
@@ -37,4 +38,49 @@ models: $(STAMP)
 	$(BIN)/python scripts/build_demo_models.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+# ---------------------------------------------------------------------------------------------
+# Lambda builds without Docker. `sam build` calls the build-<LogicalId> targets (BuildMethod:
+# makefile) with ARTIFACTS_DIR set; `make build` runs the same targets into .aws-sam/build.
+# Wheels are the manylinux ones for the target runtime and architecture, whatever this host is.
+ARCH ?= arm64
+LAMBDA_PYTHON ?= 3.13
+WHEEL_ARCH := $(if $(filter arm64,$(ARCH)),aarch64,x86_64)
+PLATFORMS := --platform manylinux_2_28_$(WHEEL_ARCH) --platform manylinux_2_17_$(WHEEL_ARCH) --platform manylinux2014_$(WHEEL_ARCH)
+BUILD_DIR ?= .aws-sam/build
+HOST_PIP = $(if $(wildcard $(BIN)/python),$(BIN)/python -m pip,$(PYTHON) -m pip)
+
+build-CoreLayer:
+	rm -rf "$(ARTIFACTS_DIR)/python"
+	$(HOST_PIP) install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp \
+		--python-version $(LAMBDA_PYTHON) --only-binary=:all: $(PLATFORMS) -r requirements.txt aws-xray-sdk==2.15.0
+	cp -r src/drcompat src/drcompat_lambda "$(ARTIFACTS_DIR)/python/"
+	$(PYTHON) scripts/strip_bundle.py "$(ARTIFACTS_DIR)/python" --runtime-provided
+
+build-ModelsLayer:
+	rm -rf "$(ARTIFACTS_DIR)/drcompat-models"
+	mkdir -p "$(ARTIFACTS_DIR)/drcompat-models"
+	cp -r layers/models/deployments.yaml layers/models/models "$(ARTIFACTS_DIR)/drcompat-models/"
+
+## Build every zip function and layer into .aws-sam/build (ARCH=arm64|x86_64), then print sizes.
+build:
+	for target in CoreLayer ModelsLayer; do \
+		mkdir -p $(BUILD_DIR)/$$target && $(MAKE) --no-print-directory build-$$target ARTIFACTS_DIR=$(abspath $(BUILD_DIR))/$$target || exit 1; \
+	done
+	for fn in predict:PredictFunction explain:ExplainFunction; do \
+		dir=$${fn%%:*}; name=$${fn##*:}; mkdir -p $(BUILD_DIR)/$$name; \
+		$(MAKE) --no-print-directory -C functions/$$dir build-$$name ARTIFACTS_DIR=$(abspath $(BUILD_DIR))/$$name || exit 1; \
+	done
+	$(MAKE) --no-print-directory sizes
+
+## Unzipped size of each function with its layers, against Lambda's 250 MB limit.
+sizes:
+	$(PYTHON) scripts/bundle_sizes.py $(BUILD_DIR)
+
+## Build for this host's Python and architecture and answer an event from the built bundle alone.
+build-check: $(STAMP)
+	$(MAKE) --no-print-directory build BUILD_DIR=.aws-sam/host ARCH=$(shell uname -m | sed 's/aarch64/arm64/') \
+		LAMBDA_PYTHON=$(shell $(BIN)/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+	$(HOST_PIP) install --quiet --target .aws-sam/host/runtime-provided boto3==1.44.5 botocore==1.44.8 s3transfer==0.19.3
+	$(BIN)/python scripts/smoke_bundle.py .aws-sam/host

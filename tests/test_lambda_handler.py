@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import io
 import json
+import logging
 import sys
 from types import ModuleType, SimpleNamespace
 
@@ -82,3 +84,39 @@ def test_error_event_is_a_json_message(predict):
     response = predict.handler(event, context())
     assert response["statusCode"] == 401
     assert json.loads(response["body"]) == {"message": "Invalid API key."}
+
+
+def json_lines(text: str) -> list[dict]:
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return lines
+
+
+def test_structured_logs_carry_the_request_id_and_metrics_are_emf(predict, capsys):
+    log_stream = io.StringIO()
+    for handler in logging.getLogger("drcompat-predict").handlers:
+        handler.setStream(log_stream)  # type: ignore[attr-defined]
+    event = json.loads((EVENTS / "predict-csv.json").read_text())
+    predict.handler(event, context())
+    bad = json.loads((EVENTS / "predict-json.json").read_text())
+    bad["body"] = "[{"
+    predict.handler(bad, context())
+    records = json_lines(capsys.readouterr().out + log_stream.getvalue())
+    emf = [r for r in records if "_aws" in r]
+    main = [r for r in emf if "Requests" in r]
+    assert len(main) == 2
+    first = {k: v[0] if isinstance(v, list) else v for k, v in main[0].items()}
+    assert first["Rows"] == 20 and first["ModelCacheHits"] == 1 and first["Latency"] > 0
+    assert main[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "drcompat"
+    errors = [r for r in emf if "Errors" in r]
+    assert len(errors) == 1 and errors[0]["Status"] == "400" and errors[0]["Route"] == "predictions"
+    logs = [r for r in records if r.get("message") == "request served"]
+    assert [r["status"] for r in logs] == [200, 400]
+    assert all(r["correlation_id"] == event["requestContext"]["requestId"] for r in logs)
+    assert logs[0]["rows"] == 20 and logs[0]["model_cache_hit"] is True
+    assert all("demo-token" not in json.dumps(r) for r in records)  # the token never reaches the logs

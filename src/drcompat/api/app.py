@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from drcompat import __version__
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
+from drcompat.observe import Observer, RequestRecord
 from drcompat.params import PREDICTION_PARAMETERS
 from drcompat.predict import PredictionRequest, PredictionService, Trace
 
@@ -76,8 +78,12 @@ REQUEST_BODY = {
 
 
 def create_app(
-    settings: Settings | None = None, service: PredictionService | None = None, warm: bool = False
+    settings: Settings | None = None,
+    service: PredictionService | None = None,
+    warm: bool = False,
+    observer: Observer | None = None,
 ) -> FastAPI:
+    """The app over one PredictionService; ``warm`` loads every deployed model now (cold start)."""
     settings = settings or Settings()
     service = service or PredictionService(settings)
     if warm:
@@ -103,7 +109,20 @@ def create_app(
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return json_error(400, "Invalid request parameters.")
 
+    def observe(deployment_id: str, trace: Trace, status: int, started: float) -> None:
+        if observer is None:
+            return
+        elapsed = (time.perf_counter() - started) * 1000.0
+        record = RequestRecord(
+            "predictions", deployment_id, status, trace.rows, trace.model_id, trace.cache_hit, elapsed
+        )
+        try:
+            observer(record)
+        except Exception:  # metrics must never break an answer
+            log.exception("observer failed")
+
     async def predictions(deployment_id: str, request: Request) -> Response:
+        started = time.perf_counter()
         trace = Trace()
         try:
             body = await read_body(request, settings.max_body_bytes)
@@ -125,11 +144,13 @@ def create_app(
         except ApiError as exc:
             if exc.status >= 500:
                 log.error("prediction failed: %s", exc.message, exc_info=exc)
+            observe(deployment_id, trace, exc.status, started)
             return json_error(exc.status, exc.message, trace_headers(trace))
         except Exception:
             log.exception("unexpected error while predicting")
+            observe(deployment_id, trace, 500, started)
             return json_error(500, "Internal server error.", trace_headers(trace))
-        request.state.rows = trace.rows
+        observe(deployment_id, trace, 200, started)
         return Response(content, 200, headers=trace_headers(trace), media_type=media_type)
 
     route_doc = {"parameters": openapi_parameters(), "requestBody": REQUEST_BODY}

@@ -1,0 +1,5 @@
+"""ExplainFunction: DataRobot's predictionExplanations route behind API Gateway (see src/drcompat_lambda)."""
+
+from drcompat_lambda.handler import build_handler
+
+handler, app = build_handler("drcompat-explain")

@@ -1,0 +1,73 @@
+"""Build a Lambda handler once per container: app, warm models, logs, metrics and tracing.
+
+Everything expensive runs at import time, which is also what SnapStart snapshots: settings, the
+app, and the bundled models loaded into the warm cache. ``lifespan="off"`` because Mangum would
+otherwise run startup hooks on every invocation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from mangum import Mangum
+
+from drcompat.api import create_app
+from drcompat.config import Settings
+from drcompat.observe import RequestRecord
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "drcompat")
+
+
+def request_observer(metrics: Metrics, logger: Logger) -> Callable[[RequestRecord], None]:
+    """One structured access log line per request; metrics: requests, rows, latency, cache hits,
+    and errors by status (a metric of its own, with Status and Route dimensions)."""
+
+    def observe(record: RequestRecord) -> None:
+        logger.info(
+            "request served",
+            extra={
+                "route": record.route,
+                "deployment_id": record.deployment_id,
+                "status": record.status,
+                "rows": record.rows,
+                "model_id": record.model_id,
+                "model_cache_hit": record.cache_hit,
+                "latency_ms": round(record.elapsed_ms, 3),
+            },
+        )
+        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=record.rows)
+        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=record.elapsed_ms)
+        if record.cache_hit is not None:
+            name = "ModelCacheHits" if record.cache_hit else "ModelCacheMisses"
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        if record.status >= 400:
+            with single_metric(name="Errors", unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+                metric.add_dimension(name="Status", value=str(record.status))
+                metric.add_dimension(name="Route", value=record.route)
+
+    return observe
+
+
+def build_handler(service_name: str) -> tuple[Handler, Any]:
+    """The Lambda entry point and the ASGI app it serves (the app is exposed for tests)."""
+    logger = Logger(service=service_name)
+    metrics = Metrics(namespace=NAMESPACE, service=service_name)
+    tracer = Tracer(service=service_name)  # POWERTOOLS_TRACE_DISABLED=true switches it off
+    settings = Settings()
+    app = create_app(settings, warm=True, observer=request_observer(metrics, logger))
+    asgi = Mangum(app, lifespan="off")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler(capture_response=False)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return asgi(event, context)
+
+    return handler, app
