@@ -39,13 +39,14 @@ def main(build: Path) -> int:
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", "/tmp"),
+        "HOME": os.environ.get("HOME", str(build.resolve())),
         "DRC_STORAGE_BACKEND": "local",
         "DRC_STORAGE_ROOT": str((build / "ModelsLayer" / "drcompat-models").resolve()),
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
     # -I: isolated (no user site, no PYTHON* variables); -S: no site-packages at all.
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", program], env=env, capture_output=True, text=True)
+    command = [sys.executable, "-I", "-S", "-c", program]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)  # noqa: S603 - our own program
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
