@@ -51,9 +51,8 @@ def main(build: Path) -> int:
         total = code + sum(layers.values())
         verdict = "OVER THE LIMIT" if total > LAMBDA_LIMIT else ("over the 150 MB aim" if total > AIM else "ok")
         detail = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in layers.items())
-        print(
-            f"{name:18} {code / 1e6:>8.2f} {sum(layers.values()) / 1e6:>10.1f} {total / 1e6:>9.1f}  {verdict} ({detail})"
-        )
+        sizes = f"{code / 1e6:>8.2f} {sum(layers.values()) / 1e6:>10.1f} {total / 1e6:>9.1f}"
+        print(f"{name:18} {sizes}  {verdict} ({detail})")
         if total > LAMBDA_LIMIT:
             status = 1
     return status

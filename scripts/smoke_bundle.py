@@ -54,9 +54,8 @@ def main(build: Path) -> int:
     response = json.loads(lines[-1][len("RESULT ") :])
     body = json.loads(response["body"])
     ok = response["statusCode"] == 200 and len(body["data"]) == 20
-    print(
-        f"bundle smoke test: status {response['statusCode']}, {len(body.get('data', []))} rows -> {'ok' if ok else 'FAILED'}"
-    )
+    rows = len(body.get("data", []))
+    print(f"bundle smoke test: status {response['statusCode']}, {rows} rows -> {'ok' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
