@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench models clean build sizes build-check
+.PHONY: serve test lint unit bench bench-coldstart models clean build sizes build-check
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ serve: $(STAMP)
 	$(BIN)/python -m drcompat.api.server
 
 ## Set up and run the linters, the whole test suite, and the Lambda bundle build checks.
-test: $(STAMP) lint unit build-check build
+test: $(STAMP) lint build-check build unit
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest
@@ -32,6 +32,10 @@ lint: $(STAMP)
 ## Print request time against bare onnxruntime and the standalone floor.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py
+
+## Print a fresh process's time to its first answered Lambda event against the floor.
+bench-coldstart: $(STAMP)
+	$(BIN)/python benchmarks/bench_coldstart.py
 
 ## Rebuild the bundled demo models (deterministic; needs scikit-learn, dev only).
 models: $(STAMP)
@@ -49,7 +53,12 @@ LAMBDA_PYTHON ?= 3.13
 WHEEL_ARCH := $(if $(filter arm64,$(ARCH)),aarch64,x86_64)
 PLATFORMS := --platform manylinux_2_28_$(WHEEL_ARCH) --platform manylinux_2_17_$(WHEEL_ARCH) --platform manylinux2014_$(WHEEL_ARCH)
 BUILD_DIR ?= .aws-sam/build
-HOST_PIP = $(if $(wildcard $(BIN)/python),$(BIN)/python -m pip,$(PYTHON) -m pip)
+# PRECOMPILE=1 ships bytecode for the target Python (Lambda's /opt is read-only, so without it
+# every cold start compiles every module): worth it when SnapStart is off; +25 MB.
+PRECOMPILE ?= 0
+PYC_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON).*/bin/python) python$(LAMBDA_PYTHON))
+HOST_PY = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+HOST_PIP = $(HOST_PY) -m pip
 
 build-CoreLayer:
 	rm -rf "$(ARTIFACTS_DIR)/python"
@@ -57,6 +66,10 @@ build-CoreLayer:
 		--python-version $(LAMBDA_PYTHON) --only-binary=:all: $(PLATFORMS) -r requirements.txt aws-xray-sdk==2.15.0
 	cp -r src/drcompat src/drcompat_lambda "$(ARTIFACTS_DIR)/python/"
 	$(PYTHON) scripts/strip_bundle.py "$(ARTIFACTS_DIR)/python" --runtime-provided
+ifeq ($(PRECOMPILE),1)
+	@$(PYC_PYTHON) -c "" 2>/dev/null || { echo "PRECOMPILE=1 needs $(PYC_PYTHON) (the Lambda runtime's Python)"; exit 1; }
+	$(PYC_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/python" >/dev/null
+endif
 
 build-ModelsLayer:
 	rm -rf "$(ARTIFACTS_DIR)/drcompat-models"
@@ -76,7 +89,7 @@ build:
 
 ## Unzipped size of each function with its layers, against Lambda's 250 MB limit.
 sizes:
-	$(PYTHON) scripts/bundle_sizes.py $(BUILD_DIR)
+	$(HOST_PY) scripts/bundle_sizes.py $(BUILD_DIR)
 
 ## Build for this host's Python and architecture and answer an event from the built bundle alone.
 build-check: $(STAMP)

@@ -46,13 +46,41 @@ def context() -> SimpleNamespace:
 
 
 def invoke(module: ModuleType, name: str) -> tuple[dict, dict]:
-    event = json.loads((EVENTS / name).read_text())
+    return invoke_event(module, json.loads((EVENTS / name).read_text()))
+
+
+def invoke_event(module: ModuleType, event: dict) -> tuple[dict, dict]:
     response = module.handler(event, context())
     body = response["body"]
     if response.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
     headers = {k.lower(): v for k, v in response["headers"].items()}
     return {"status": response["statusCode"], "headers": headers}, json.loads(body)
+
+
+PREDICT_EVENTS = sorted(p.name for p in EVENTS.glob("predict-*.json"))
+
+
+@pytest.mark.parametrize("name", PREDICT_EVENTS)
+def test_every_predict_event_file_is_answered(predict, name):
+    event = json.loads((EVENTS / name).read_text())
+    response = predict.handler(event, context())
+    assert response["statusCode"] == 200, response["body"]
+    body = base64.b64decode(response["body"]) if response.get("isBase64Encoded") else response["body"].encode()
+    expected_rows = len(json.loads(base64.b64decode(event["body"]))) if name == "predict-json.json" else 20
+    if event["headers"].get("Accept") == "text/csv":
+        assert response["headers"]["content-type"].startswith("text/csv")
+        assert len(body.decode().strip().splitlines()) == expected_rows + 1
+    else:
+        assert len(json.loads(body)["data"]) == expected_rows
+
+
+def test_plain_text_bodies_work_too(predict):
+    """The same handler serves an API whose gateway passes text bodies unencoded."""
+    event = json.loads((EVENTS / "predict-json.json").read_text())
+    event["body"], event["isBase64Encoded"] = base64.b64decode(event["body"]).decode(), False
+    meta, body = invoke_event(predict, event)
+    assert meta["status"] == 200 and len(body["data"]) == 2
 
 
 def test_csv_event_with_passthrough(predict):
@@ -104,7 +132,7 @@ def test_structured_logs_carry_the_request_id_and_metrics_are_emf(predict, capsy
     event = json.loads((EVENTS / "predict-csv.json").read_text())
     predict.handler(event, context())
     bad = json.loads((EVENTS / "predict-json.json").read_text())
-    bad["body"] = "[{"
+    bad["body"] = base64.b64encode(b"[{").decode()
     predict.handler(bad, context())
     records = json_lines(capsys.readouterr().out + log_stream.getvalue())
     emf = [r for r in records if "_aws" in r]
@@ -120,3 +148,27 @@ def test_structured_logs_carry_the_request_id_and_metrics_are_emf(predict, capsy
     assert all(r["correlation_id"] == event["requestContext"]["requestId"] for r in logs)
     assert logs[0]["rows"] == 20 and logs[0]["model_cache_hit"] is True
     assert all("demo-token" not in json.dumps(r) for r in records)  # the token never reaches the logs
+
+
+def test_jobrunner_scheduler_event(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRC_STORAGE_ROOT", str(tmp_path))
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "nightly.yaml").write_text("schedule: rate(1 day)\n")
+    jobrunner = load_handler("jobrunner")
+    event = json.loads((EVENTS / "jobrunner-schedule.json").read_text())
+    assert jobrunner.handler(event, context()) == {
+        "status": 200,
+        "action": "run-due-policies",
+        "policiesFound": 1,
+        "runsStarted": [],
+    }
+    answer = jobrunner.handler({"action": "format-disk"}, context())
+    assert answer["status"] == 400 and "format-disk" in answer["message"]
+
+
+def test_dockerfile_copies_only_files_that_exist():
+    dockerfile = (ROOT / "functions" / "jobrunner" / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source

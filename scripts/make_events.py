@@ -1,0 +1,116 @@
+"""Write the API Gateway / EventBridge Scheduler events in ``events/`` (for ``sam local invoke -e``).
+
+The REST API is configured with ``BinaryMediaTypes: */*``, so API Gateway hands every body to
+Lambda base64-encoded, byte for byte; these events do the same. The tests replay every file.
+
+    python scripts/make_events.py
+"""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+SAMPLES = ROOT / "layers" / "models" / "samples"
+BINARY, REGRESSION, MULTICLASS = "65f1a0000000000000000001", "65f1a0000000000000000002", "65f1a0000000000000000003"
+TOKEN = "Bearer demo-token-0123456789abcdef"  # noqa: S105 - the documented public demo token
+BOUNDARY = "----drcompatFormBoundary7MA4YWxkTrZu0gW"
+
+
+def api_event(
+    deployment: str,
+    body: bytes,
+    content_type: str,
+    route: str = "predictions",
+    headers: dict[str, str] | None = None,
+    query: dict[str, list[str]] | None = None,
+) -> dict:
+    all_headers = {
+        "Accept": "application/json",
+        "Authorization": TOKEN,
+        "Content-Type": content_type,
+        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "X-Forwarded-Proto": "https",
+        **(headers or {}),
+    }
+    resource = f"/predApi/v1.0/deployments/{{deploymentId}}/{route}"
+    path = f"/predApi/v1.0/deployments/{deployment}/{route}"
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"deploymentId": deployment},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": "POST",
+            "path": "/prod" + path,
+            "stage": "prod",
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "curl/8.5.0"},
+            "requestTimeEpoch": 1764115200000,
+        },
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def multipart(filename: str, payload: bytes) -> bytes:
+    return (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+def main() -> None:
+    EVENTS.mkdir(exist_ok=True)
+    binary_csv = (SAMPLES / "diabetes_binary.csv").read_bytes()
+    regression_csv = (SAMPLES / "diabetes_regression.csv").read_bytes()
+    iris_rows = [
+        {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
+        {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3},
+    ]
+    events = {
+        "predict-csv.json": api_event(BINARY, binary_csv, "text/csv", query={"passthroughColumns": ["age", "sex"]}),
+        "predict-json.json": api_event(MULTICLASS, json.dumps(iris_rows).encode(), "application/json"),
+        "predict-text-plain.json": api_event(REGRESSION, regression_csv, "text/plain; charset=utf-8"),
+        "predict-csv-gzip.json": api_event(
+            BINARY, gzip.compress(binary_csv, mtime=0), "text/csv", headers={"Content-Encoding": "gzip"}
+        ),
+        "predict-csv-bz2.json": api_event(
+            REGRESSION, bz2.compress(regression_csv), "text/csv", headers={"Content-Encoding": "bz2"}
+        ),
+        "predict-multipart.json": api_event(
+            BINARY, multipart("diabetes_binary.csv", binary_csv), f"multipart/form-data; boundary={BOUNDARY}"
+        ),
+        "predict-csv-accept-csv.json": api_event(
+            REGRESSION, regression_csv, "text/csv", headers={"Accept": "text/csv"}
+        ),
+        "explain-csv.json": api_event(
+            BINARY, binary_csv, "text/csv", route="predictionExplanations", query={"maxExplanations": ["3"]}
+        ),
+        "jobrunner-schedule.json": {"source": "drcompat.schedule", "action": "run-due-policies"},
+    }
+    for name, event in events.items():
+        (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")
+    print(f"wrote {len(events)} events to {EVENTS.relative_to(ROOT)}/")
+
+
+if __name__ == "__main__":
+    main()
