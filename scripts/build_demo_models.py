@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import GradientBoostingClassifier
@@ -30,6 +30,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 ROOT = Path(__file__).resolve().parent.parent / "layers" / "models"
 SEED = 20240702
+BACKGROUND_ROWS = 32  # the explanation background: see README "Prediction explanations"
 
 # Fixed ids (24-hex, ObjectId-shaped) so the README, events and tests can name them.
 BINARY_DEPLOYMENT = "65f1a0000000000000000001"
@@ -82,9 +83,12 @@ def per_column_inputs(features: list[dict[str, str]]) -> list[tuple[str, Any]]:
     ]
 
 
-def write_model(model_id: str, onnx_model: Any, metadata: dict[str, Any], sample: pd.DataFrame) -> None:
+def write_model(
+    model_id: str, onnx_model: Any, metadata: dict[str, Any], sample: pd.DataFrame, background: pd.DataFrame
+) -> None:
     folder = ROOT / "models" / model_id
     folder.mkdir(parents=True, exist_ok=True)
+    background.sample(BACKGROUND_ROWS, random_state=SEED).to_csv(folder / "background.csv", index=False)
     payload = onnx_model.SerializeToString()
     (folder / "model.onnx").write_bytes(payload)
     metadata = {"modelId": model_id, "sha256": hashlib.sha256(payload).hexdigest(), **metadata}
@@ -150,6 +154,7 @@ def build_binary() -> None:
             "trainingStats": training_stats(x_train, features),
         },
         x_test.head(20),
+        x_train,
     )
 
 
@@ -157,14 +162,14 @@ def build_regression() -> None:
     frame = diabetes_frame()
     numeric = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
     features = [{"name": c, "type": "numeric"} for c in numeric]
-    x = frame[numeric].astype(np.float32)
+    x = frame[numeric].astype(np.float64)
     y = frame["progression"]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=SEED)
     pipeline = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=1.0))])
     pipeline.fit(x_train, y_train)
-    onnx_model = to_onnx(
+    onnx_model = to_onnx(  # double precision end to end: a linear model explained to 1e-9
         pipeline,
-        initial_types=[("input", FloatTensorType([None, len(numeric)]))],
+        initial_types=[("input", DoubleTensorType([None, len(numeric)]))],
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
     write_model(
@@ -181,6 +186,7 @@ def build_regression() -> None:
             "trainingStats": training_stats(x_train, features),
         },
         x_test.head(20),
+        x_train,
     )
 
 
@@ -223,6 +229,7 @@ def build_multiclass() -> None:
             "trainingStats": training_stats(x_train, features),
         },
         x_test.head(20),
+        x_train,
     )
 
 

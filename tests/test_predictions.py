@@ -31,7 +31,8 @@ def bare_onnx(model_id: str, frame: pd.DataFrame) -> np.ndarray:
     session = ort.InferenceSession(str(DEMO_BUCKET / "models" / model_id / "model.onnx"))
     inputs = session.get_inputs()
     if len(inputs) == 1:
-        feeds = {inputs[0].name: frame.to_numpy(np.float32)}
+        dtype = np.float64 if inputs[0].type == "tensor(double)" else np.float32
+        feeds = {inputs[0].name: frame.to_numpy(dtype)}
     else:
         feeds = {
             i.name: (frame[i.name].astype(str) if i.type == "tensor(string)" else frame[i.name].astype(np.float32))

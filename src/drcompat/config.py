@@ -34,3 +34,7 @@ class Settings(BaseSettings):
     model_cache_max_bytes: int = 1024 * 1024 * 1024
     registry_ttl_seconds: float = 1.0
     onnx_intra_op_threads: int = 0
+    # Explanations: model evaluations one request may cost (413 past it, naming the row limit),
+    # and perturbed rows per session.run (bounds memory).
+    explain_max_evaluations: int = 8_000_000
+    explain_max_batch: int = 400_000

@@ -7,6 +7,7 @@ never ignored silently and never a 500.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from drcompat.errors import BadRequest
@@ -24,10 +25,28 @@ PREDICTION_PARAMETERS: dict[str, tuple[str, str]] = {
 }
 
 
+EXPLANATION_PARAMETERS: dict[str, tuple[str, str]] = {
+    "passthroughColumns": PREDICTION_PARAMETERS["passthroughColumns"],
+    "passthroughColumnsSet": PREDICTION_PARAMETERS["passthroughColumnsSet"],
+    "maxExplanations": ("integer", "Explanations per row, strongest first (default 3; 0 means none)."),
+    "thresholdLow": ("number", "Explain rows whose prediction is at or below this (may be null)."),
+    "thresholdHigh": ("number", "Explain rows whose prediction is at or above this (may be null)."),
+    "excludeAdjustedPredictions": PREDICTION_PARAMETERS["excludeAdjustedPredictions"],
+}
+DEFAULT_MAX_EXPLANATIONS = 3
+
+
 @dataclass(frozen=True)
 class PredictionParams:
     passthrough_columns: tuple[str, ...] = ()
     passthrough_all: bool = False
+
+
+@dataclass(frozen=True)
+class ExplanationParams(PredictionParams):
+    max_explanations: int = DEFAULT_MAX_EXPLANATIONS
+    threshold_low: float | None = None
+    threshold_high: float | None = None
 
 
 def _single(query: list[tuple[str, str]], name: str) -> str | None:
@@ -44,7 +63,7 @@ def parse_boolean(name: str, value: str) -> bool:
         raise BadRequest(f"Query parameter {name!r} must be true or false, not {value[:40]!r}.") from exc
 
 
-def parse_prediction_params(query: list[tuple[str, str]], time_series: bool = False) -> PredictionParams:
+def _passthrough(query: list[tuple[str, str]]) -> PredictionParams:
     columns = tuple(v for k, v in query if k == "passthroughColumns")
     column_set = _single(query, "passthroughColumnsSet")
     if columns and column_set is not None:
@@ -53,16 +72,36 @@ def parse_prediction_params(query: list[tuple[str, str]], time_series: bool = Fa
         raise BadRequest(f"passthroughColumnsSet must be 'all', not {column_set[:40]!r}.")
     if any(not c for c in columns):
         raise BadRequest("passthroughColumns must name a column.")
-    max_explanations = _single(query, "maxExplanations")
-    if max_explanations is not None:
-        try:
-            count = int(max_explanations)
-        except ValueError as exc:
-            raise BadRequest(f"maxExplanations must be an integer, not {max_explanations[:40]!r}.") from exc
-        if count < 0:
-            raise BadRequest("maxExplanations must be 0 or more.")
-        if count > 0:
-            raise BadRequest("maxExplanations > 0 is served by the predictionExplanations route of this deployment.")
+    return PredictionParams(passthrough_columns=columns, passthrough_all=column_set == "all")
+
+
+def _max_explanations(query: list[tuple[str, str]]) -> int | None:
+    value = _single(query, "maxExplanations")
+    if value is None:
+        return None
+    try:
+        count = int(value)
+    except ValueError as exc:
+        raise BadRequest(f"maxExplanations must be an integer, not {value[:40]!r}.") from exc
+    if count < 0:
+        raise BadRequest("maxExplanations must be 0 or more.")
+    return count
+
+
+def _threshold(query: list[tuple[str, str]], name: str) -> float | None:
+    value = _single(query, name)
+    if value is None or value.strip().lower() in ("", "null", "none"):
+        return None
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be a number or null, not {value[:40]!r}.") from exc
+    if not math.isfinite(number):
+        raise BadRequest(f"{name} must be a finite number or null.")
+    return number
+
+
+def _common(query: list[tuple[str, str]], time_series: bool) -> None:
     exclude = _single(query, "excludeAdjustedPredictions")
     if exclude is not None:
         parse_boolean("excludeAdjustedPredictions", exclude)
@@ -70,4 +109,25 @@ def parse_prediction_params(query: list[tuple[str, str]], time_series: bool = Fa
         given = [name for name in TIME_SERIES_PARAMS if any(k == name for k, _ in query)]
         if given:
             raise BadRequest(f"{', '.join(given)} can only be used with a time series deployment.")
-    return PredictionParams(passthrough_columns=columns, passthrough_all=column_set == "all")
+
+
+def parse_prediction_params(query: list[tuple[str, str]], time_series: bool = False) -> PredictionParams:
+    params = _passthrough(query)
+    count = _max_explanations(query)
+    if count:
+        raise BadRequest("maxExplanations > 0 is served by the predictionExplanations route of this deployment.")
+    _common(query, time_series)
+    return params
+
+
+def parse_explanation_params(query: list[tuple[str, str]], time_series: bool = False) -> ExplanationParams:
+    passthrough = _passthrough(query)
+    count = _max_explanations(query)
+    _common(query, time_series)
+    return ExplanationParams(
+        passthrough_columns=passthrough.passthrough_columns,
+        passthrough_all=passthrough.passthrough_all,
+        max_explanations=DEFAULT_MAX_EXPLANATIONS if count is None else count,
+        threshold_low=_threshold(query, "thresholdLow"),
+        threshold_high=_threshold(query, "thresholdHigh"),
+    )

@@ -19,10 +19,11 @@ from drcompat.codecs.response_json import encode_json
 from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
+from drcompat.explain.service import explain as explain_rows
 from drcompat.features import feature_columns, text_columns
 from drcompat.models import ModelCache, ModelStore, OnnxModel, TargetType
 from drcompat.models.metadata import MetadataError
-from drcompat.params import PredictionParams, parse_prediction_params
+from drcompat.params import ExplanationParams, PredictionParams, parse_explanation_params, parse_prediction_params
 from drcompat.result import PredictionResult
 from drcompat.storage import Storage, storage_from_settings
 
@@ -96,10 +97,21 @@ class PredictionService:
         return loaded
 
     def predict(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[bytes, str]:
-        """The encoded answer and its media type."""
-        trace = trace or Trace()
+        """The predictions route: the encoded answer and its media type."""
+        return self._serve(request, trace or Trace(), explain=False)
+
+    def explain(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[bytes, str]:
+        """The predictionExplanations route: predictions plus each row's explanations."""
+        return self._serve(request, trace or Trace(), explain=True)
+
+    def _serve(self, request: PredictionRequest, trace: Trace, explain: bool) -> tuple[bytes, str]:
         deployment = self.deployment(request)
-        params = parse_prediction_params(request.query, time_series=bool(deployment.settings.get("timeSeries")))
+        time_series = bool(deployment.settings.get("timeSeries"))
+        params = (
+            parse_explanation_params(request.query, time_series)
+            if explain
+            else parse_prediction_params(request.query, time_series)
+        )
         model = self.model(deployment, trace)
         frame = decode_body(
             request.body,
@@ -109,18 +121,28 @@ class PredictionService:
             text_columns(model.metadata),
         )
         trace.rows = len(frame)
-        result = self.score(model, deployment, frame, params)
+        columns = feature_columns(frame, model.metadata)
+        result = self.score(model, deployment, frame, columns, params)
+        if isinstance(params, ExplanationParams):
+            settings = self.settings
+            result.explanations = explain_rows(
+                model, frame, columns, result, params, settings.explain_max_evaluations, settings.explain_max_batch
+            )
         if wants_csv(request.accept):
             return encode_csv(result), CSV_MEDIA
         return encode_json(result), JSON_MEDIA
 
     def score(
-        self, model: OnnxModel, deployment: Deployment, frame: pd.DataFrame, params: PredictionParams
+        self,
+        model: OnnxModel,
+        deployment: Deployment,
+        frame: pd.DataFrame,
+        columns: dict[str, np.ndarray],
+        params: PredictionParams,
     ) -> PredictionResult:
         meta = model.metadata
-        features = feature_columns(frame, meta)
         try:
-            scores = model.predict(features)
+            scores = model.predict(columns)
         except MetadataError as exc:
             raise ModelError(f"Model {meta.model_id} produced output that does not match its metadata.") from exc
         result = PredictionResult(metadata=meta, rows=len(frame), extra=scores.extra)

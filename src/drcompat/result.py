@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from drcompat.models.metadata import ModelMetadata, TargetType
+
+if TYPE_CHECKING:
+    from drcompat.explain.service import Explanations
 
 
 @dataclass
@@ -20,6 +24,7 @@ class PredictionResult:
     threshold: float | None = None  # binary only
     passthrough: pd.DataFrame | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    explanations: Explanations | None = None  # predictionExplanations route only
 
     @property
     def target_type(self) -> TargetType:

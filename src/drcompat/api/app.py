@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from drcompat.api.middleware import DataRobotHeaders
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.observe import Observer, RequestRecord
-from drcompat.params import PREDICTION_PARAMETERS
+from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
 from drcompat.predict import PredictionRequest, PredictionService, Trace
 
 log = logging.getLogger("drcompat.api")
@@ -56,9 +57,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(chunks)
 
 
-def openapi_parameters() -> list[dict[str, Any]]:
+def openapi_parameters(table: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
     params = []
-    for name, (kind, description) in PREDICTION_PARAMETERS.items():
+    for name, (kind, description) in table.items():
         schema: dict[str, Any] = {"type": kind} if kind != "array" else {"type": "array", "items": {"type": "string"}}
         params.append({"name": name, "in": "query", "required": False, "schema": schema, "description": description})
     return params
@@ -109,61 +110,82 @@ def create_app(
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return json_error(400, "Invalid request parameters.")
 
-    def observe(deployment_id: str, trace: Trace, status: int, started: float) -> None:
+    def observe(route: str, deployment_id: str, trace: Trace, status: int, started: float) -> None:
         if observer is None:
             return
         elapsed = (time.perf_counter() - started) * 1000.0
-        record = RequestRecord(
-            "predictions", deployment_id, status, trace.rows, trace.model_id, trace.cache_hit, elapsed
-        )
+        record = RequestRecord(route, deployment_id, status, trace.rows, trace.model_id, trace.cache_hit, elapsed)
         try:
             observer(record)
         except Exception:  # metrics must never break an answer
             log.exception("observer failed")
 
-    async def predictions(deployment_id: str, request: Request) -> Response:
-        started = time.perf_counter()
-        trace = Trace()
-        try:
-            body = await read_body(request, settings.max_body_bytes)
-            headers = request.headers
-            prediction_request = PredictionRequest(
-                deployment_id=deployment_id,
-                body=body,
-                content_type=headers.get("content-type"),
-                content_encoding=headers.get("content-encoding"),
-                accept=headers.get("accept"),
-                authorization=headers.get("authorization"),
-                datarobot_key=headers.get("datarobot-key"),
-                query=request.query_params.multi_items(),
-            )
-            if len(body) <= INLINE_BODY_BYTES:  # scoring takes well under a millisecond: skip the thread hop
-                content, media_type = service.predict(prediction_request, trace)
-            else:  # onnxruntime and pandas release the GIL: keep the event loop serving meanwhile
-                content, media_type = await run_in_threadpool(service.predict, prediction_request, trace)
-        except ApiError as exc:
-            if exc.status >= 500:
-                log.error("prediction failed: %s", exc.message, exc_info=exc)
-            observe(deployment_id, trace, exc.status, started)
-            return json_error(exc.status, exc.message, trace_headers(trace))
-        except Exception:
-            log.exception("unexpected error while predicting")
-            observe(deployment_id, trace, 500, started)
-            return json_error(500, "Internal server error.", trace_headers(trace))
-        observe(deployment_id, trace, 200, started)
-        return Response(content, 200, headers=trace_headers(trace), media_type=media_type)
+    def endpoint(route: str, serve: Callable[[PredictionRequest, Trace], tuple[bytes, str]], inline: int) -> Any:
+        """One route over the service; bodies up to ``inline`` bytes are served on the event loop."""
 
-    route_doc = {"parameters": openapi_parameters(), "requestBody": REQUEST_BODY}
-    for prefix, in_schema in ((PREFIX, True), ("", False)):
-        app.add_api_route(
-            f"{prefix}/deployments/{{deployment_id}}/predictions",
-            predictions,
-            methods=["POST"],
-            summary="Score rows with a deployment's model",
-            include_in_schema=in_schema,
-            openapi_extra=route_doc,
-            response_class=Response,
-        )
+        async def answer(deployment_id: str, request: Request) -> Response:
+            started = time.perf_counter()
+            trace = Trace()
+            try:
+                body = await read_body(request, settings.max_body_bytes)
+                headers = request.headers
+                prediction_request = PredictionRequest(
+                    deployment_id=deployment_id,
+                    body=body,
+                    content_type=headers.get("content-type"),
+                    content_encoding=headers.get("content-encoding"),
+                    accept=headers.get("accept"),
+                    authorization=headers.get("authorization"),
+                    datarobot_key=headers.get("datarobot-key"),
+                    query=request.query_params.multi_items(),
+                )
+                if len(body) <= inline:  # well under a millisecond of work: skip the thread hop
+                    content, media_type = serve(prediction_request, trace)
+                else:  # onnxruntime and pandas release the GIL: the event loop keeps serving
+                    content, media_type = await run_in_threadpool(serve, prediction_request, trace)
+            except ApiError as exc:
+                if exc.status >= 500:
+                    log.error("%s failed: %s", route, exc.message, exc_info=exc)
+                observe(route, deployment_id, trace, exc.status, started)
+                return json_error(exc.status, exc.message, trace_headers(trace))
+            except Exception:
+                log.exception("unexpected error in %s", route)
+                observe(route, deployment_id, trace, 500, started)
+                return json_error(500, "Internal server error.", trace_headers(trace))
+            observe(route, deployment_id, trace, 200, started)
+            return Response(content, 200, headers=trace_headers(trace), media_type=media_type)
+
+        return answer
+
+    routes = [
+        (
+            "predictions",
+            service.predict,
+            INLINE_BODY_BYTES,
+            PREDICTION_PARAMETERS,
+            "Score rows with a deployment's model",
+        ),
+        (
+            "predictionExplanations",
+            service.explain,
+            0,
+            EXPLANATION_PARAMETERS,
+            "Score rows and explain each prediction",
+        ),
+    ]
+    for route, serve, inline, table, summary in routes:
+        handler = endpoint(route, serve, inline)
+        route_doc = {"parameters": openapi_parameters(table), "requestBody": REQUEST_BODY}
+        for prefix, in_schema in ((PREFIX, True), ("", False)):
+            app.add_api_route(
+                f"{prefix}/deployments/{{deployment_id}}/{route}",
+                handler,
+                methods=["POST"],
+                summary=summary,
+                include_in_schema=in_schema,
+                openapi_extra=route_doc,
+                response_class=Response,
+            )
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

@@ -24,8 +24,31 @@ def prediction_columns(result: PredictionResult) -> pd.DataFrame:
         if meta.target_type is TargetType.BINARY:
             columns["THRESHOLD"] = result.threshold
             columns["POSITIVE_CLASS"] = meta.positive_class
+    if result.explanations is not None:
+        columns.update(explanation_columns(result))
     columns.update(result.extra)
     return pd.DataFrame(columns, index=pd.RangeIndex(result.rows))
+
+
+def explanation_columns(result: PredictionResult) -> dict[str, object]:
+    """EXPLANATION_<n>_FEATURE_NAME / _STRENGTH / _ACTUAL_VALUE / _QUALITATIVE_STRENGTH, n from 1;
+    empty for rows outside the thresholds."""
+    explanations = result.explanations
+    assert explanations is not None
+    explained = explanations.explained
+    names = np.array(explanations.feature_names, dtype=object)
+    values = explanations.values.to_numpy(dtype=object)
+    rows = np.arange(result.rows)
+    qualitative = explanations.qualitative
+    columns: dict[str, object] = {}
+    for j in range(explanations.order.shape[1]):  # per explanation slot, not per row
+        index = explanations.order[:, j]
+        prefix = f"EXPLANATION_{j + 1}_"
+        columns[prefix + "FEATURE_NAME"] = pd.Series(names[index]).where(explained)
+        columns[prefix + "STRENGTH"] = pd.Series(explanations.strengths[:, j]).where(explained)
+        columns[prefix + "ACTUAL_VALUE"] = pd.Series(values[rows, index], dtype=object).where(explained)
+        columns[prefix + "QUALITATIVE_STRENGTH"] = pd.Series(qualitative[:, j]).where(explained)
+    return columns
 
 
 def encode_csv(result: PredictionResult) -> bytes:

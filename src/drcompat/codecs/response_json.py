@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from drcompat.explain.service import QUALITATIVE
 from drcompat.models.metadata import TargetType
 from drcompat.result import PredictionResult
 
@@ -32,6 +33,68 @@ def object_tokens(frame: pd.DataFrame) -> np.ndarray:
 
 def label_tokens(labels: tuple[object, ...]) -> np.ndarray:
     return np.array([orjson.dumps(label) for label in labels], dtype=object)
+
+
+def value_tokens(column: pd.Series) -> np.ndarray:
+    """JSON tokens of a column's values in their original types (numbers stay numbers).
+
+    Numeric columns go through one orjson call; other columns are factorised, so only their
+    distinct values are encoded one by one, then gathered per row.
+    """
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy()
+        if values.dtype.kind not in "iuf":
+            values = values.astype(np.float64)
+        return number_tokens(values)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    encoded = [orjson.dumps(_plain(value)) for value in uniques]  # distinct values only
+    table = np.array([*encoded, b"null"], dtype=object)  # code -1 (missing) -> null
+    return table[codes]
+
+
+def _plain(value: object) -> object:
+    """numpy scalars to the Python values orjson encodes."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _explanation_pieces(result: PredictionResult) -> Pieces:
+    explanations = result.explanations
+    assert explanations is not None
+    explained = explanations.explained
+
+    def masked(piece: bytes | np.ndarray) -> bytes | np.ndarray:
+        if bool(explained.all()):
+            return piece
+        return np.where(explained, piece, b"")
+
+    opener = np.where(explained, b',"predictionExplanations":[', b',"predictionExplanations":[]')
+    pieces: Pieces = [opener if not bool(explained.all()) else b',"predictionExplanations":[']
+    k = explanations.order.shape[1]
+    if k == 0 or not bool(explained.any()):
+        return [b',"predictionExplanations":[]']
+    labels = pd.Series(explanations.labels, dtype=object)
+    label_json = value_tokens(labels)
+    names = np.array([orjson.dumps(name) for name in explanations.feature_names], dtype=object)
+    values = np.stack([value_tokens(explanations.values[name]) for name in explanations.feature_names], axis=1)
+    qualitative = np.array([orjson.dumps(q) for q in QUALITATIVE], dtype=object)
+    for j in range(k):  # per explanation slot (at most the feature count), not per row
+        index = explanations.order[:, j]
+        qual = qualitative[explanations.qualitative_codes[:, j]]
+        pieces += [
+            masked((b"," if j else b"") + b'{"label":'),
+            masked(label_json),
+            masked(b',"feature":'),
+            masked(names[index]),
+            masked(b',"featureValue":'),
+            masked(values[np.arange(len(index)), index]),
+            masked(b',"strength":'),
+            masked(number_tokens(explanations.strengths[:, j])),
+            masked(b',"qualitativeStrength":'),
+            masked(qual),
+            masked(b"}"),
+        ]
+    pieces.append(masked(b"]"))
+    return pieces
 
 
 def _prediction_pieces(result: PredictionResult) -> Pieces:
@@ -58,12 +121,14 @@ def _prediction_pieces(result: PredictionResult) -> Pieces:
 def encode_json(result: PredictionResult) -> bytes:
     pieces = _prediction_pieces(result)
     pieces += [b',"rowId":', number_tokens(np.arange(result.rows))]
+    if result.explanations is not None:
+        pieces += _explanation_pieces(result)
     if result.passthrough is not None:
         pieces += [b',"passthroughValues":', object_tokens(result.passthrough)]
     if result.extra:
         pieces += [b',"extraModelOutput":', object_tokens(pd.DataFrame(result.extra))]
     pieces.append(b"},")
-    merged = _merge_constants(pieces)
+    merged = _merge_constants([p for p in pieces if not (isinstance(p, bytes) and not p)])
     grid = np.empty((result.rows, len(merged)), dtype=object)
     for column, piece in enumerate(merged):
         grid[:, column] = piece

@@ -17,6 +17,7 @@ from drcompat.models.metadata import MetadataError, ModelMetadata
 
 ONNX_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 ONNX_INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+MAX_BACKGROUND_ROWS = 256  # explanation cost grows linearly with it
 
 
 @dataclass
@@ -41,6 +42,16 @@ class OnnxModel:
         self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self._plan_inputs()
         self._plan_outputs()
+        self.background: dict[str, np.ndarray] | None = None
+        self.background_scores: Scores | None = None
+
+    def attach_background(self, columns: dict[str, np.ndarray]) -> None:
+        """Keep the explanation background and the model's scores on it (computed once)."""
+        rows = len(next(iter(columns.values())))
+        if not 1 <= rows <= MAX_BACKGROUND_ROWS:
+            raise MetadataError(f"the explanation background must hold 1 to {MAX_BACKGROUND_ROWS} rows")
+        self.background = columns
+        self.background_scores = self.predict(columns)
 
     def _plan_inputs(self) -> None:
         inputs = self.session.get_inputs()

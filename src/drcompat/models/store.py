@@ -7,12 +7,15 @@ import logging
 
 import yaml
 
-from drcompat.errors import ModelError
+from drcompat.codecs.csv_codec import decode_csv
+from drcompat.errors import ApiError, ModelError
+from drcompat.features import feature_columns, text_columns
 from drcompat.models.metadata import MetadataError, ModelMetadata
 from drcompat.models.onnx_model import OnnxModel
 from drcompat.storage import Storage, StorageKeyError, StorageLimitError
 
 log = logging.getLogger(__name__)
+BACKGROUND_FILE = "background.csv"
 
 
 class ModelStore:
@@ -53,8 +56,23 @@ class ModelStore:
         if metadata.sha256 and hashlib.sha256(payload).hexdigest() != metadata.sha256:
             raise ModelError(f"Model {model_id} could not be loaded: model.onnx does not match its sha256.")
         try:
-            return OnnxModel(metadata, payload, self.intra_op_threads)
+            model = OnnxModel(metadata, payload, self.intra_op_threads)
         except MetadataError as exc:
             raise ModelError(f"Model {model_id} could not be loaded: {exc}.") from exc
         except Exception as exc:  # onnxruntime raises its own types for corrupt graphs
             raise ModelError(f"Model {model_id} could not be loaded: the ONNX graph is invalid.") from exc
+        self._attach_background(model)
+        return model
+
+    def _attach_background(self, model: OnnxModel) -> None:
+        """The explanation background (``background.csv``), coerced and scored once at load."""
+        model_id = model.metadata.model_id
+        try:
+            data = self._read(model_id, BACKGROUND_FILE)
+        except StorageKeyError:
+            return  # explanations answer 400 for this model; predictions are unaffected
+        try:
+            frame = decode_csv(data, "utf-8", text_columns(model.metadata))
+            model.attach_background(feature_columns(frame, model.metadata))
+        except (ApiError, MetadataError) as exc:
+            raise ModelError(f"Model {model_id} could not be loaded: {BACKGROUND_FILE} is invalid.") from exc

@@ -1,0 +1,1 @@
+"""Prediction explanations: model-agnostic Shapley values over a deployment's ONNX model."""
