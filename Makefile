@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench bench-coldstart models clean build sizes build-check
+.PHONY: serve test lint unit bench bench-explain bench-coldstart models clean build sizes build-check
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 ## Print request time against bare onnxruntime and the standalone floor.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py
+
+## Print explanation time per row against the shap library, and their top-3 agreement.
+bench-explain: $(STAMP)
+	$(BIN)/python benchmarks/bench_explain.py
 
 ## Print a fresh process's time to its first answered Lambda event against the floor.
 bench-coldstart: $(STAMP)

@@ -13,28 +13,29 @@ from onnx import TensorProto, helper, numpy_helper
 DIABETES = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
 
-def linear_regression(weights: list[float], bias: float, extra: bool = False) -> bytes:
+def linear_regression(weights: list[float], bias: float, extra: bool = False, double: bool = False) -> bytes:
     """``variable = x @ weights + bias``; with ``extra``, also ``doubled`` (float) and ``high`` (bool)."""
     n = len(weights)
-    w = numpy_helper.from_array(np.array(weights, dtype=np.float32).reshape(n, 1), "w")
-    b = numpy_helper.from_array(np.array([bias], dtype=np.float32), "b")
-    two = numpy_helper.from_array(np.array([2.0], dtype=np.float32), "two")
-    hundred = numpy_helper.from_array(np.array([100.0], dtype=np.float32), "hundred")
+    dtype, onnx_type = (np.float64, TensorProto.DOUBLE) if double else (np.float32, TensorProto.FLOAT)
+    w = numpy_helper.from_array(np.array(weights, dtype=dtype).reshape(n, 1), "w")
+    b = numpy_helper.from_array(np.array([bias], dtype=dtype), "b")
+    two = numpy_helper.from_array(np.array([2.0], dtype=dtype), "two")
+    hundred = numpy_helper.from_array(np.array([100.0], dtype=dtype), "hundred")
     nodes = [helper.make_node("MatMul", ["input", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["variable"])]
-    outputs = [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])]
+    outputs = [helper.make_tensor_value_info("variable", onnx_type, [None, 1])]
     if extra:
         nodes += [
             helper.make_node("Mul", ["variable", "two"], ["doubled"]),
             helper.make_node("Greater", ["variable", "hundred"], ["high"]),
         ]
         outputs += [
-            helper.make_tensor_value_info("doubled", TensorProto.FLOAT, [None, 1]),
+            helper.make_tensor_value_info("doubled", onnx_type, [None, 1]),
             helper.make_tensor_value_info("high", TensorProto.BOOL, [None, 1]),
         ]
     graph = helper.make_graph(
         nodes,
         "linear",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, n])],
+        [helper.make_tensor_value_info("input", onnx_type, [None, n])],
         outputs,
         initializer=[w, b, two, hundred],
     )
@@ -44,18 +45,27 @@ def linear_regression(weights: list[float], bias: float, extra: bool = False) ->
     return model.SerializeToString()
 
 
-def publish(bucket: Path, model_id: str, payload: bytes, extra_outputs: list[str] | None = None) -> None:
-    """Write a regression model version over the diabetes features into the bucket."""
+def publish(
+    bucket: Path,
+    model_id: str,
+    payload: bytes,
+    extra_outputs: list[str] | None = None,
+    features: list[str] | None = None,
+    background: bytes | None = None,
+) -> None:
+    """Write a regression model version (diabetes features by default) into the bucket."""
     folder = bucket / "models" / model_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(payload)
+    if background is not None:
+        (folder / "background.csv").write_bytes(background)
     metadata = {
         "modelId": model_id,
         "sha256": hashlib.sha256(payload).hexdigest(),
         "name": f"linear_{model_id[-4:]}",
         "targetType": "Regression",
         "targetName": "progression",
-        "features": [{"name": f, "type": "numeric"} for f in DIABETES],
+        "features": [{"name": f, "type": "numeric"} for f in (features or DIABETES)],
         "outputs": {"prediction": "variable"},
         "extraOutputs": extra_outputs or [],
     }

@@ -172,3 +172,12 @@ def test_dockerfile_copies_only_files_that_exist():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
+
+
+def test_explain_function_answers_its_event():
+    explain = load_handler("explain")
+    event = json.loads((EVENTS / "explain-csv.json").read_text())
+    meta, body = invoke_event(explain, event)
+    assert meta["status"] == 200
+    assert meta["headers"]["x-datarobot-model-id"] == BINARY_MODEL
+    assert all(len(row["predictionExplanations"]) == 3 for row in body["data"])

@@ -100,8 +100,7 @@ def explain(
     k = min(params.max_explanations, len(names))
     explained = row_mask(output, params) if k else np.zeros(len(output), dtype=bool)
     rows = np.flatnonzero(explained)
-    background_rows = len(next(iter(model.background.values())))
-    plan = shapley.plan(len(names), background_rows)
+    plan: shapley.Plan = model.explanation_plan  # built once, when the model was loaded
     needed = len(rows) * plan.evaluations_per_row
     if needed > max_evaluations:
         limit = max_evaluations // plan.evaluations_per_row

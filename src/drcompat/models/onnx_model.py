@@ -9,6 +9,7 @@ Two input layouts cover what skl2onnx and other converters produce:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -44,14 +45,18 @@ class OnnxModel:
         self._plan_outputs()
         self.background: dict[str, np.ndarray] | None = None
         self.background_scores: Scores | None = None
+        self.explanation_plan: Any = None  # a shapley.Plan, built with the background at load
 
     def attach_background(self, columns: dict[str, np.ndarray]) -> None:
         """Keep the explanation background and the model's scores on it (computed once)."""
         rows = len(next(iter(columns.values())))
         if not 1 <= rows <= MAX_BACKGROUND_ROWS:
             raise MetadataError(f"the explanation background must hold 1 to {MAX_BACKGROUND_ROWS} rows")
+        from drcompat.explain.shapley import plan  # the explain package imports this module
+
         self.background = columns
         self.background_scores = self.predict(columns)
+        self.explanation_plan = plan(len(self.metadata.features), rows)
 
     def _plan_inputs(self) -> None:
         inputs = self.session.get_inputs()
