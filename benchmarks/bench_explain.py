@@ -136,9 +136,13 @@ def main() -> None:
             predicted = [labels.index(r["prediction"]) if labels else 0 for r in answer[:m]]
 
             def run_shap(
-                reference: ShapReference = reference, coded: np.ndarray = coded, predicted: list = predicted
+                reference: ShapReference = reference,
+                coded: np.ndarray = coded,
+                predicted: list = predicted,
+                multiclass: bool = meta["targetType"] == "Multiclass",
+                width: int = len(names),
             ) -> np.ndarray:
-                if meta["targetType"] != "Multiclass":
+                if not multiclass:
                     return np.asarray(reference.explainer(coded, silent=True).values)
                 values = np.zeros((len(coded), width))
                 for k in sorted(set(predicted)):  # one explainer pass per predicted class
