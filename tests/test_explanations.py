@@ -236,3 +236,16 @@ def test_model_without_background_is_a_clear_400(client, bucket):
         ).status_code
         == 200
     )
+
+
+def test_missing_and_unseen_values_are_explained_as_the_model_sees_them(client):
+    body = "age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n50,,31.5,,190,120,45,4,4.6,95\n44,unknown,25,85,180,110,50,3.5,4.4,88\n"
+    data = explain(client, BINARY, body, "?maxExplanations=10")
+    base = background_mean_output(BINARY_MODEL)
+    missing = {e["feature"]: e["featureValue"] for e in data[0]["predictionExplanations"]}
+    assert missing["sex"] is None and missing["bp"] is None  # null, as sent
+    unseen = {e["feature"]: e["featureValue"] for e in data[1]["predictionExplanations"]}
+    assert unseen["sex"] == "unknown"
+    for row in data:
+        total = sum(e["strength"] for e in row["predictionExplanations"])
+        assert total == pytest.approx(row["predictionValues"][0]["value"] - base, abs=1e-6)
