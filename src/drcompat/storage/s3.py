@@ -50,15 +50,19 @@ class S3Storage(Storage):
         code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
         return code in ("404", "NoSuchKey", "NotFound")
 
-    def read(self, key: str) -> bytes:
-        if key.startswith(IMMUTABLE_PREFIX):
-            return self._cached(key).read_bytes()
+    def _call(self, operation: str, key: str) -> dict[str, Any]:
+        """get_object / head_object, with "no such key" as StorageKeyError."""
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return dict(getattr(self.client, operation)(Bucket=self.bucket, Key=self._key(key)))
         except self.client.exceptions.ClientError as exc:
             if self._missing(exc):
                 raise StorageKeyError(key) from exc
             raise
+
+    def read(self, key: str) -> bytes:
+        if key.startswith(IMMUTABLE_PREFIX):
+            return self._cached(key).read_bytes()
+        response = self._call("get_object", key)
         if int(response.get("ContentLength", 0)) > self.max_object_bytes:
             raise StorageLimitError(f"{key} is larger than {self.max_object_bytes} bytes")
         return bytes(response["Body"].read())
@@ -67,13 +71,7 @@ class S3Storage(Storage):
         local = self.download_dir / self.check_key(key)
         if local.is_file():
             return local
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.ClientError as exc:
-            if self._missing(exc):
-                raise StorageKeyError(key) from exc
-            raise
-        size = int(head["ContentLength"])
+        size = int(self._call("head_object", key)["ContentLength"])
         local.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(local.parent).free
         if size > self.max_object_bytes or size > free:
@@ -91,11 +89,9 @@ class S3Storage(Storage):
 
     def version(self, key: str) -> str | None:
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.ClientError as exc:
-            if self._missing(exc):
-                return None
-            raise
+            head = self._call("head_object", key)
+        except StorageKeyError:
+            return None
         return str(head.get("ETag", "")) + str(head.get("LastModified", ""))
 
     def write(self, key: str, data: bytes) -> None:
