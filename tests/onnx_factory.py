@@ -10,6 +10,8 @@ import onnx
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 
+from drcompat.storage import LocalStorage
+
 DIABETES = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
 
@@ -73,8 +75,9 @@ def publish(
 
 
 def point_deployment(bucket: Path, deployment_id: str, model_id: str, **settings: object) -> None:
-    path = bucket / "deployments.yaml"
-    doc = yaml.safe_load(path.read_text())
+    """Switch a deployment's model the way a publisher does: one atomic replace of the registry."""
+    store = LocalStorage(bucket)
+    doc = yaml.safe_load(store.read("deployments.yaml"))
     doc["deployments"][deployment_id]["modelId"] = model_id
     doc["deployments"][deployment_id].update(settings)
-    path.write_text(yaml.safe_dump(doc))
+    store.write("deployments.yaml", yaml.safe_dump(doc).encode())
