@@ -10,6 +10,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# DataRobot's runtime-parameter reader, to test jobs against it; its server stack is not needed.
+	$(BIN)/python -m pip install --quiet --no-deps datarobot-drum==1.18.1 trafaret==2.1.1
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

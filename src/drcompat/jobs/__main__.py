@@ -1,0 +1,5 @@
+import sys
+
+from drcompat.jobs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""The jobs CLI over the same core the service uses.
+
+python -m drcompat.jobs new my-job [--template sample|retraining] [--file run.sh]
+python -m drcompat.jobs run my-job --runtime-params-file values.yaml [--network none]
+python -m drcompat.jobs gallery
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from drcompat.errors import ApiError
+from drcompat.jobs.credentials import LocalCredentialStore
+from drcompat.jobs.folder import load_job
+from drcompat.jobs.parameters import environment, load_values_file, resolve, secrets
+from drcompat.jobs.runner import run_job
+from drcompat.jobs.templates import STARTING_FILES, gallery, new_job
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "timedOut": 124}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drcompat.jobs", description="Custom jobs: create and run.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser("new", help="create a job folder from a template")
+    new.add_argument("folder", type=Path)
+    new.add_argument("--template", default="sample")
+    new.add_argument("--file", choices=STARTING_FILES, help="only this starting file (replaces it)")
+    commands.add_parser("gallery", help="list the templates")
+    run = commands.add_parser("run", help="run a job folder and stream its log")
+    run.add_argument("folder", type=Path)
+    run.add_argument("--runtime-params-file", type=Path, help="YAML name -> value, as DRUM takes it")
+    run.add_argument("--credentials", type=Path, help="credential store (YAML, mode 600)")
+    run.add_argument("--entry", help="entry point .sh (default run.sh)")
+    run.add_argument("--timeout", type=float, default=3600.0, help="seconds")
+    run.add_argument("--network", choices=["public", "none"], default="public")
+    run.add_argument("--endpoint", default="http://127.0.0.1:8080/predApi/v1.0", help="DATAROBOT_ENDPOINT for the job")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "new":
+            for path in new_job(args.folder, args.template, args.file):
+                print(f"wrote {path}")
+            return 0
+        if args.command == "gallery":
+            for name, title in gallery().items():
+                print(f"{name:12} {title}")
+            return 0
+        return _run(args)
+    except ApiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    job = load_job(args.folder, args.entry)
+    values = (
+        load_values_file(args.runtime_params_file.read_bytes(), args.runtime_params_file.name)
+        if args.runtime_params_file
+        else {}
+    )
+    store = LocalCredentialStore(args.credentials) if args.credentials else None
+    parameters = resolve(job.metadata, values, credentials=store)
+    env = {**environment(parameters), "DATAROBOT_ENDPOINT": args.endpoint}
+    result = run_job(
+        job.path,
+        env,
+        entry=job.entry,
+        timeout_seconds=args.timeout,
+        network=args.network,
+        secrets=secrets(parameters),
+        on_line=lambda line: print(line, flush=True),
+    )
+    print(f"run {result.status} in {result.duration_seconds:.1f} s (exit code {result.exit_code})", file=sys.stderr)
+    return EXIT_CODES[result.status]
