@@ -2,16 +2,17 @@
 
 import json
 import os
+from typing import Any
 
 try:  # DataRobot's own reader, when the environment has datarobot-drum
     from datarobot_drum import RuntimeParameters
 
-    def get(name):
+    def get(name: str) -> Any:
         return RuntimeParameters.get(name)
 
 except ImportError:  # the same contract, read by hand
 
-    def get(name):
+    def get(name: str) -> Any:
         return json.loads(os.environ["MLOPS_RUNTIME_PARAM_" + name])["payload"]
 
 
