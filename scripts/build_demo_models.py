@@ -233,6 +233,15 @@ def build_multiclass() -> None:
     )
 
 
+def write_training_dataset() -> None:
+    """The full diabetes table with the binary target: what the retraining template trains on."""
+    frame = diabetes_frame()
+    frame["progression_high"] = (frame["progression"] > 140).astype(int)
+    folder = ROOT / "datasets"
+    folder.mkdir(exist_ok=True)
+    frame.drop(columns=["progression"]).to_csv(folder / "diabetes_binary.csv", index=False)
+
+
 def write_deployments() -> None:
     token_hash = hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
     document = {
@@ -260,6 +269,7 @@ def main() -> None:
     build_binary()
     build_regression()
     build_multiclass()
+    write_training_dataset()
     write_deployments()
     print(json.dumps({"written": str(ROOT.relative_to(Path.cwd()) if ROOT.is_relative_to(Path.cwd()) else ROOT)}))
 

@@ -11,11 +11,12 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,7 +37,6 @@ class RunResult:
     duration_seconds: float
     log: str
     workdir: Path | None = None
-    outputs: dict[str, str] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +98,7 @@ def run_job(
     secrets: list[str] | None = None,
     on_line: Callable[[str], None] | None = None,
     keep_workdir: bool = False,
+    output_dir: Path | None = None,
 ) -> RunResult:
     """Run the job folder in a fresh working copy and wait for it (or its time limit)."""
     folder = Path(folder)
@@ -108,7 +109,9 @@ def run_job(
     workdir = Path(tempfile.mkdtemp(prefix="drcompat-run-"))
     shutil.copytree(folder, workdir, dirs_exist_ok=True)
     env = {k: os.environ[k] for k in BASE_ENVIRONMENT if k in os.environ}
-    env.update({"HOME": str(workdir), "TMPDIR": str(workdir), **environment})
+    # Jobs run in the runner's own Python environment (the job runner image's, or the local venv).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    env.update({"HOME": str(workdir), "TMPDIR": str(workdir), "DRC_OUTPUT_DIR": str(workdir / "output"), **environment})
     mask = Masker(secrets or [])
     lines: list[str] = []
     started = time.monotonic()
@@ -156,6 +159,9 @@ def run_job(
         log="\n".join(lines) + ("\n" if lines else ""),
         workdir=workdir if keep_workdir else None,
     )
+    produced = workdir / "output"
+    if output_dir is not None and produced.is_dir():  # what the job hands over (a candidate model, say)
+        shutil.copytree(produced, output_dir, dirs_exist_ok=True)
     if not keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return result

@@ -1,0 +1,336 @@
+"""Jobs, runs and retraining policies over the storage interface (local folder or S3).
+
+Layout in the bucket::
+
+    jobs/<jobId>/job.yaml                 name, entry point, settings, parameter values, key-values
+    jobs/<jobId>/files/<path>             the job's files (run.sh, metadata.yaml, ...)
+    jobs/<jobId>/runs/<runId>/run.yaml    status, times, exit code, outputs, promotion decision
+    jobs/<jobId>/runs/<runId>/log.txt     stdout and stderr, secrets masked
+    policies/<policyId>.yaml              deployment, job, schedule, tolerance, last run
+
+A run copies the job's files into a fresh folder, resolves its runtime parameters (defaults,
+then the job's values, then the run's), runs it, and when the job leaves a candidate model in
+``$DRC_OUTPUT_DIR`` publishes it; a run for a retraining policy then promotes it (or records why
+not) on the policy's deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from drcompat.deployments import DeploymentRegistry
+from drcompat.errors import ApiError, BadRequest, NotFound
+from drcompat.jobs.credentials import CredentialStore
+from drcompat.jobs.folder import load_job, safe_name, unpack_archive
+from drcompat.jobs.metadata import parse_metadata
+from drcompat.jobs.parameters import environment, resolve, secrets
+from drcompat.jobs.publish import new_object_id, promote, publish_candidate
+from drcompat.jobs.runner import run_job
+from drcompat.jobs.schedule import parse_schedule, utcnow
+from drcompat.storage import Storage, StorageKeyError
+
+SETTINGS_DEFAULTS: dict[str, Any] = {
+    "networkAccess": "public",
+    "timeoutSeconds": 3600,
+    "runtimeParameterValues": {},
+    "tags": {},
+    "metrics": {},
+    "trainingParameters": {},
+    "artifacts": {},
+}
+EDITABLE = set(SETTINGS_DEFAULTS) | {"name", "description", "entryPoint"}
+
+
+def _dump(data: dict[str, Any]) -> bytes:
+    return yaml.safe_dump(data, sort_keys=False).encode()
+
+
+class JobService:
+    def __init__(
+        self,
+        storage: Storage,
+        credentials: CredentialStore | None = None,
+        endpoint: str | None = None,
+        extra_environment: dict[str, str] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.credentials = credentials
+        self.endpoint = endpoint
+        self.extra_environment = extra_environment or {}
+        self._policy_lock = threading.Lock()
+
+    # --- jobs -------------------------------------------------------------------------------
+    def create_job(self, name: str, files: dict[str, bytes] | None = None, **settings: Any) -> dict[str, Any]:
+        if not name or not isinstance(name, str):
+            raise BadRequest("A job needs a name.")
+        job_id = new_object_id()
+        now = utcnow().isoformat()
+        record = {
+            "id": job_id,
+            "name": name,
+            "description": "",
+            "entryPoint": None,
+            "created": now,
+            **SETTINGS_DEFAULTS,
+        }
+        record["updated"] = now
+        self._check_settings(settings)
+        record.update(settings)
+        self.storage.write(f"jobs/{job_id}/job.yaml", _dump(record))
+        for file_name, content in (files or {}).items():
+            self.put_file(job_id, file_name, content)
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        try:
+            record = yaml.safe_load(self.storage.read(f"jobs/{self._id(job_id)}/job.yaml"))
+        except StorageKeyError as exc:
+            raise NotFound(f"Custom job {job_id} was not found.") from exc
+        record["items"] = self.list_files(job_id)
+        return dict(record)
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        ids = sorted({key.split("/")[1] for key in self.storage.list("jobs/") if key.endswith("/job.yaml")})
+        return [self.get_job(job_id) for job_id in ids]
+
+    def update_job(self, job_id: str, **changes: Any) -> dict[str, Any]:
+        record = self.get_job(job_id)
+        record.pop("items", None)
+        unknown = sorted(set(changes) - EDITABLE)
+        if unknown:
+            raise BadRequest(f"Unknown job setting {unknown[0]!r}; editable: {', '.join(sorted(EDITABLE))}.")
+        self._check_settings(changes)
+        record.update(changes)
+        record["updated"] = utcnow().isoformat()
+        self.storage.write(f"jobs/{job_id}/job.yaml", _dump(record))
+        return self.get_job(job_id)
+
+    def _check_settings(self, settings: dict[str, Any]) -> None:
+        network = settings.get("networkAccess", "public")
+        if network not in ("public", "none"):
+            raise BadRequest("networkAccess must be public or none.")
+        timeout = settings.get("timeoutSeconds", 1)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 1 <= timeout <= 86400:
+            raise BadRequest("timeoutSeconds must be a number of seconds between 1 and 86400.")
+        for key in ("runtimeParameterValues", "tags", "metrics", "trainingParameters", "artifacts"):
+            if key in settings and not isinstance(settings[key], dict):
+                raise BadRequest(f"{key} must be a mapping.")
+
+    def put_file(self, job_id: str, name: str, content: bytes) -> list[str]:
+        """Add or replace a file; metadata.yaml is checked before it is accepted."""
+        self.get_job(job_id)
+        relative = safe_name(name).as_posix()
+        if relative == "metadata.yaml":
+            parse_metadata(content)
+        self.storage.write(f"jobs/{job_id}/files/{relative}", content)
+        return self.list_files(job_id)
+
+    def put_archive(self, job_id: str, archive: bytes) -> list[str]:
+        self.get_job(job_id)
+        with tempfile.TemporaryDirectory() as scratch:
+            for path in unpack_archive(Path(scratch), archive):
+                self.put_file(job_id, path.relative_to(scratch).as_posix(), path.read_bytes())
+        return self.list_files(job_id)
+
+    def list_files(self, job_id: str) -> list[str]:
+        prefix = f"jobs/{self._id(job_id)}/files/"
+        return [key[len(prefix) :] for key in self.storage.list(prefix)]
+
+    def read_file(self, job_id: str, name: str) -> bytes:
+        try:
+            return self.storage.read(f"jobs/{self._id(job_id)}/files/{safe_name(name).as_posix()}")
+        except StorageKeyError as exc:
+            raise NotFound(f"Job {job_id} has no file {name!r}.") from exc
+
+    @staticmethod
+    def _id(value: str) -> str:
+        if not value or not all(c in "0123456789abcdef" for c in value) or len(value) != 24:
+            raise NotFound(f"{value[:40]!r} is not a known id.")
+        return value
+
+    # --- runs -------------------------------------------------------------------------------
+    def start_run(
+        self,
+        job_id: str,
+        values: dict[str, Any] | None = None,
+        deployment_id: str | None = None,
+        policy: dict[str, Any] | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Run the job now and wait for it; the run record (with its status) is returned."""
+        job = self.get_job(job_id)
+        run_id = new_object_id()
+        started = utcnow()
+        record: dict[str, Any] = {
+            "id": run_id,
+            "jobId": job_id,
+            "status": "running",
+            "created": started.isoformat(),
+            "deploymentId": deployment_id,
+            "policyId": policy["id"] if policy else None,
+            "tags": job.get("tags", {}),
+            "trainingParameters": job.get("trainingParameters", {}),
+        }
+        self._save_run(job_id, record)
+        with tempfile.TemporaryDirectory(prefix="drcompat-job-") as scratch:
+            folder, output = Path(scratch) / "job", Path(scratch) / "output"
+            for name in job["items"]:
+                target = folder / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.read_file(job_id, name))
+            try:
+                loaded = load_job(folder, job.get("entryPoint"))
+                layers = [job.get("runtimeParameterValues") or {}, values or {}]
+                if deployment_id and loaded.metadata.parameter("DEPLOYMENT"):
+                    layers.append({"DEPLOYMENT": deployment_id})
+                parameters = resolve(loaded.metadata, *layers, credentials=self.credentials)
+            except ApiError as exc:
+                return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
+            env = {**self.extra_environment, **environment(parameters)}
+            if self.endpoint:
+                env["DATAROBOT_ENDPOINT"] = self.endpoint
+            if deployment_id:
+                env["DEPLOYMENT_ID"] = deployment_id
+            try:
+                result = run_job(
+                    folder,
+                    env,
+                    entry=loaded.entry,
+                    timeout_seconds=float(job.get("timeoutSeconds", 3600)),
+                    network=str(job.get("networkAccess", "public")),
+                    secrets=secrets(parameters),
+                    on_line=on_line,
+                    output_dir=output,
+                )
+            except ApiError as exc:
+                return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
+            record["exitCode"] = result.exit_code
+            log = result.log
+            if result.status == "succeeded":
+                log += self._collect_outputs(record, output, deployment_id if policy else None, policy)
+            return self._finish(job_id, record, result.status, result.exit_code, log, started)
+
+    def _collect_outputs(
+        self, record: dict[str, Any], output: Path, deployment_id: str | None, policy: dict[str, Any] | None
+    ) -> str:
+        notes = ""
+        metrics = output / "metrics.json"
+        if metrics.is_file():
+            try:
+                record["metrics"] = json.loads(metrics.read_text())
+            except json.JSONDecodeError:
+                notes += "metrics.json is not valid JSON; ignored\n"
+        if (output / "model.onnx").is_file():
+            try:
+                candidate = publish_candidate(self.storage, output)
+            except ApiError as exc:
+                record["publishError"] = exc.message
+                return notes + f"candidate not published: {exc.message}\n"
+            record["candidateModelId"] = candidate.model_id
+            notes += f"published model version {candidate.model_id}\n"
+            if deployment_id and policy is not None:
+                decision = promote(self.storage, deployment_id, candidate, float(policy.get("tolerance", 0.0)))
+                record["decision"] = decision.as_dict()
+                notes += f"{decision.reason}\n"
+        return notes
+
+    def _finish(
+        self, job_id: str, record: dict[str, Any], status: str, exit_code: int | None, log: str, started: datetime
+    ) -> dict[str, Any]:
+        finished = utcnow()
+        record.update(
+            status=status,
+            exitCode=exit_code,
+            finished=finished.isoformat(),
+            durationSeconds=round((finished - started).total_seconds(), 3),
+        )
+        self.storage.write(f"jobs/{job_id}/runs/{record['id']}/log.txt", log.encode())
+        self._save_run(job_id, record)
+        return record
+
+    def _save_run(self, job_id: str, record: dict[str, Any]) -> None:
+        self.storage.write(f"jobs/{job_id}/runs/{record['id']}/run.yaml", _dump(record))
+
+    def get_run(self, job_id: str, run_id: str) -> dict[str, Any]:
+        try:
+            return dict(yaml.safe_load(self.storage.read(f"jobs/{self._id(job_id)}/runs/{self._id(run_id)}/run.yaml")))
+        except StorageKeyError as exc:
+            raise NotFound(f"Run {run_id} of job {job_id} was not found.") from exc
+
+    def list_runs(self, job_id: str) -> list[dict[str, Any]]:
+        self.get_job(job_id)
+        keys = [k for k in self.storage.list(f"jobs/{job_id}/runs/") if k.endswith("/run.yaml")]
+        return [dict(yaml.safe_load(self.storage.read(k))) for k in keys]
+
+    def run_log(self, job_id: str, run_id: str) -> str:
+        self.get_run(job_id, run_id)
+        try:
+            return self.storage.read(f"jobs/{job_id}/runs/{run_id}/log.txt").decode("utf-8", "replace")
+        except StorageKeyError:
+            return ""
+
+    # --- retraining policies ----------------------------------------------------------------
+    def attach_policy(
+        self, deployment_id: str, job_id: str, schedule: str, tolerance: float = 0.0, enabled: bool = True
+    ) -> dict[str, Any]:
+        parse_schedule(schedule)
+        self.get_job(job_id)
+        if deployment_id not in DeploymentRegistry(self.storage, 0).snapshot().deployments:
+            raise NotFound(f"Deployment {deployment_id} was not found.")
+        if not isinstance(tolerance, int | float) or tolerance < 0:
+            raise BadRequest("tolerance must be a number of 0 or more.")
+        policy = {
+            "id": new_object_id(),
+            "deploymentId": deployment_id,
+            "jobId": job_id,
+            "schedule": schedule,
+            "tolerance": float(tolerance),
+            "enabled": bool(enabled),
+            "created": utcnow().isoformat(),
+            "lastRunAt": None,
+            "lastRunId": None,
+        }
+        self.storage.write(f"policies/{policy['id']}.yaml", _dump(policy))
+        return policy
+
+    def list_policies(self, deployment_id: str | None = None) -> list[dict[str, Any]]:
+        keys = [k for k in self.storage.list("policies/") if k.endswith(".yaml")]
+        policies = [dict(yaml.safe_load(self.storage.read(k))) for k in keys]
+        return [p for p in policies if deployment_id is None or p["deploymentId"] == deployment_id]
+
+    def get_policy(self, policy_id: str) -> dict[str, Any]:
+        try:
+            return dict(yaml.safe_load(self.storage.read(f"policies/{self._id(policy_id)}.yaml")))
+        except StorageKeyError as exc:
+            raise NotFound(f"Retraining policy {policy_id} was not found.") from exc
+
+    def run_policy(self, policy_id: str, on_line: Callable[[str], None] | None = None) -> dict[str, Any]:
+        policy = self.get_policy(policy_id)
+        run = self.start_run(policy["jobId"], deployment_id=policy["deploymentId"], policy=policy, on_line=on_line)
+        policy.update(lastRunAt=run["created"], lastRunId=run["id"])
+        self.storage.write(f"policies/{policy_id}.yaml", _dump(policy))
+        return run
+
+    def due_policies(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        now = now or utcnow()
+        due = []
+        for policy in self.list_policies():
+            if not policy.get("enabled", True):
+                continue
+            last = datetime.fromisoformat(policy["lastRunAt"]) if policy.get("lastRunAt") else None
+            if parse_schedule(policy["schedule"]).due(last, datetime.fromisoformat(policy["created"]), now):
+                due.append(policy)
+        return due
+
+    def run_due_policies(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Run every enabled policy whose schedule has fired since its last run (one at a time)."""
+        with self._policy_lock:
+            return [self.run_policy(policy["id"]) for policy in self.due_policies(now)]
