@@ -245,7 +245,9 @@ def write_training_dataset() -> None:
 def write_deployments() -> None:
     token_hash = hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
     document = {
-        "tokens": {"demo": {"sha256": token_hash, "description": "Public demo token (see README)."}},
+        "tokens": {
+            "demo": {"sha256": token_hash, "manageJobs": True, "description": "Public demo token (see README)."}
+        },
         "deployments": {
             BINARY_DEPLOYMENT: {"label": "Diabetes progression (binary)", "modelId": BINARY_MODEL, "tokens": ["demo"]},
             REGRESSION_DEPLOYMENT: {

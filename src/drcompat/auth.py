@@ -54,6 +54,12 @@ def authenticate(snapshot: RegistrySnapshot, token: str) -> str:
     return match
 
 
+def authorize_jobs(snapshot: RegistrySnapshot, token_name: str) -> None:
+    """403 unless the token may manage custom jobs (``manageJobs: true`` in deployments.yaml)."""
+    if token_name not in snapshot.job_managers:
+        raise Forbidden("This API key may not manage custom jobs (it needs manageJobs: true).")
+
+
 def authorize(deployment: Deployment, token_name: str, datarobot_key: str | None) -> None:
     """403 when the token is not scoped to the deployment; 401 for a wrong datarobot-key."""
     if token_name not in deployment.tokens:

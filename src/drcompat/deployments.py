@@ -44,6 +44,7 @@ class Deployment:
 class RegistrySnapshot:
     deployments: dict[str, Deployment]
     token_digests: dict[str, bytes]  # token name -> sha256 digest
+    job_managers: frozenset[str] = frozenset()  # tokens that may use the custom-jobs API
 
 
 def _hex_digest(value: Any, where: str) -> str:
@@ -58,10 +59,16 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
     if not isinstance(doc, dict):
         raise RegistryError("deployments.yaml must be a mapping with 'deployments' and 'tokens'")
     tokens: dict[str, bytes] = {}
+    managers: set[str] = set()
     for name, entry in (doc.get("tokens") or {}).items():
         where = f"tokens.{name}.sha256"
         sha = entry.get("sha256") if isinstance(entry, dict) else None
         tokens[str(name)] = bytes.fromhex(_hex_digest(sha, where))
+        manage = entry.get("manageJobs", False)
+        if not isinstance(manage, bool):
+            raise RegistryError(f"tokens.{name}.manageJobs must be true or false")
+        if manage:
+            managers.add(str(name))
     deployments: dict[str, Deployment] = {}
     for key, entry in (doc.get("deployments") or {}).items():
         dep_id = str(key)
@@ -89,7 +96,7 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
             prediction_threshold=float(threshold) if threshold is not None else None,
             settings={k: v for k, v in entry.items() if k not in {"label", "modelId", "tokens", "datarobotKeySha256"}},
         )
-    return RegistrySnapshot(deployments=deployments, token_digests=tokens)
+    return RegistrySnapshot(deployments=deployments, token_digests=tokens, job_managers=frozenset(managers))
 
 
 class DeploymentRegistry:

@@ -15,9 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drcompat import __version__
+from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
+from drcompat.jobs.service import JobService
 from drcompat.observe import Observer, RequestRecord
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
 from drcompat.predict import PredictionRequest, PredictionService, Trace
@@ -83,6 +85,7 @@ def create_app(
     service: PredictionService | None = None,
     warm: bool = False,
     observer: Observer | None = None,
+    jobs: JobService | None = None,
 ) -> FastAPI:
     """The app over one PredictionService; ``warm`` loads every deployed model now (cold start)."""
     settings = settings or Settings()
@@ -186,6 +189,8 @@ def create_app(
                 openapi_extra=route_doc,
                 response_class=Response,
             )
+
+    add_job_routes(app, service, jobs or JobService(service.storage))
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

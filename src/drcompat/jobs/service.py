@@ -164,10 +164,11 @@ class JobService:
         deployment_id: str | None = None,
         policy: dict[str, Any] | None = None,
         on_line: Callable[[str], None] | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
         """Run the job now and wait for it; the run record (with its status) is returned."""
         job = self.get_job(job_id)
-        run_id = new_object_id()
+        run_id = run_id or new_object_id()
         started = utcnow()
         record: dict[str, Any] = {
             "id": run_id,
@@ -258,6 +259,14 @@ class JobService:
 
     def _save_run(self, job_id: str, record: dict[str, Any]) -> None:
         self.storage.write(f"jobs/{job_id}/runs/{record['id']}/run.yaml", _dump(record))
+
+    def queue_run(self, job_id: str, deployment_id: str | None = None) -> dict[str, Any]:
+        """A run record in state ``queued``, for callers that start the run in the background."""
+        self.get_job(job_id)
+        record: dict[str, Any] = {"id": new_object_id(), "jobId": job_id, "status": "queued"}
+        record.update(created=utcnow().isoformat(), deploymentId=deployment_id)
+        self._save_run(job_id, record)
+        return record
 
     def get_run(self, job_id: str, run_id: str) -> dict[str, Any]:
         try:
