@@ -150,18 +150,29 @@ def test_structured_logs_carry_the_request_id_and_metrics_are_emf(predict, capsy
     assert all("demo-token" not in json.dumps(r) for r in records)  # the token never reaches the logs
 
 
-def test_jobrunner_scheduler_event(tmp_path, monkeypatch):
-    monkeypatch.setenv("DRC_STORAGE_ROOT", str(tmp_path))
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "nightly.yaml").write_text("schedule: rate(1 day)\n")
+def test_jobrunner_scheduler_events(bucket, monkeypatch):
+    from drcompat.jobs.service import JobService
+    from drcompat.jobs.templates import GALLERY
+    from drcompat.storage import LocalStorage
+
+    monkeypatch.setenv("DRC_STORAGE_ROOT", str(bucket))
+    jobs = JobService(LocalStorage(bucket))
+    files = {p.name: p.read_bytes() for p in (GALLERY / "sample").iterdir() if p.is_file()}
+    job = jobs.create_job("sample", files)
+    policy = jobs.attach_policy("65f1a0000000000000000001", job["id"], "rate(1 day)")
     jobrunner = load_handler("jobrunner")
     event = json.loads((EVENTS / "jobrunner-schedule.json").read_text())
-    assert jobrunner.handler(event, context()) == {
-        "status": 200,
-        "action": "run-due-policies",
-        "policiesFound": 1,
-        "runsStarted": [],
-    }
+    assert jobrunner.handler(event, context()) == {"status": 200, "action": "run-due-policies", "runs": []}
+    by_policy = jobrunner.handler({"action": "run-policy", "policyId": policy["id"]}, context())
+    assert by_policy["status"] == 200 and by_policy["runs"][0]["status"] == "succeeded"
+    assert by_policy["runs"][0]["policyId"] == policy["id"]
+    by_job = jobrunner.handler(
+        {"action": "run-job", "jobId": job["id"], "runtimeParameterValues": {"repeat": 2}}, context()
+    )
+    assert by_job["runs"][0]["status"] == "succeeded"
+    assert "Hello from a custom job" in jobs.run_log(job["id"], by_job["runs"][0]["id"])
+    missing = jobrunner.handler({"action": "run-policy", "policyId": "ffffffffffffffffffffffff"}, context())
+    assert missing["status"] == 404
     answer = jobrunner.handler({"action": "format-disk"}, context())
     assert answer["status"] == 400 and "format-disk" in answer["message"]
 

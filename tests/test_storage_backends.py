@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import boto3
 import pytest
@@ -164,3 +165,27 @@ def test_unreachable_s3_is_a_clean_503(tmp_path):
         response = client.post(url(MULTICLASS), content=sample("iris_multiclass"), headers=CSV)
     assert response.status_code == 503
     assert "registry" in response.json()["message"]
+
+
+def test_eventbridge_schedule_per_policy_on_moto(s3_endpoint, bucket):
+    from drcompat.jobs.service import JobService
+    from drcompat.jobs.templates import GALLERY
+    from drcompat_lambda.schedules import PREFIX, EventBridgeSchedules
+
+    schedules = EventBridgeSchedules(
+        "arn:aws:lambda:us-east-1:123456789012:function:JobRunnerFunction",
+        "arn:aws:iam::123456789012:role/drcompat-scheduler",
+        endpoint_url=s3_endpoint,
+    )
+    jobs = JobService(LocalStorage(bucket), schedules=schedules)
+    files = {p.name: p.read_bytes() for p in (GALLERY / "sample").iterdir() if p.is_file()}
+    job = jobs.create_job("sample", files)
+    policy = jobs.attach_policy("65f1a0000000000000000001", job["id"], "cron(0 4 * * ? *)")
+    client = boto3.client("scheduler", endpoint_url=s3_endpoint, region_name="us-east-1")
+    found = client.get_schedule(Name=PREFIX + policy["id"])
+    assert found["ScheduleExpression"] == "cron(0 4 * * ? *)"
+    assert json.loads(found["Target"]["Input"]) == {"action": "run-policy", "policyId": policy["id"]}
+    schedules.upsert({**policy, "schedule": "rate(2 hours)"})  # an update, not a conflict
+    assert client.get_schedule(Name=PREFIX + policy["id"])["ScheduleExpression"] == "rate(2 hours)"
+    schedules.delete(policy["id"])
+    schedules.delete(policy["id"])  # already gone: no error

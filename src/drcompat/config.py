@@ -38,3 +38,10 @@ class Settings(BaseSettings):
     # and perturbed rows per session.run (bounds memory).
     explain_max_evaluations: int = 8_000_000
     explain_max_batch: int = 400_000
+    # Jobs: how often the local server checks retraining policies (0 turns the loop off), the
+    # credential store file, and the Secrets Manager prefix used instead in AWS.
+    policy_interval_seconds: float = 60.0
+    credentials_file: Path | None = None
+    credentials_secret_prefix: str | None = None
+    secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
+    public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)

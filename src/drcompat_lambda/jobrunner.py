@@ -1,33 +1,77 @@
-"""The job runner's Lambda entry: EventBridge Scheduler payloads in, a run summary out.
+"""The job runner's Lambda entry: EventBridge Scheduler payloads and jobs-API requests.
 
-The custom-jobs capability (running job folders, retraining policies) plugs in here; until it
-lands, the runner understands the default schedule's payload and reports the policies it finds.
+Scheduler payloads (the ``Input`` of a schedule):
+
+* ``{"action": "run-due-policies"}``: the template's default schedule; runs every policy due.
+* ``{"action": "run-policy", "policyId": ...}``: a per-policy schedule.
+* ``{"action": "run-job", "jobId": ..., "runtimeParameterValues": {...}, "deploymentId": ...}``.
+
+An API Gateway event is served by the same FastAPI app as the prediction functions (Mangum), so
+the custom-jobs API can be routed here; runs it starts finish within this invocation.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from mangum import Mangum
 
+from drcompat.api import create_app
 from drcompat.config import Settings
+from drcompat.errors import ApiError
+from drcompat.jobs.credentials import credential_store
+from drcompat.jobs.service import JobService
 from drcompat.storage import storage_from_settings
+from drcompat_lambda.schedules import EventBridgeSchedules
 
 logger = Logger(service="drcompat-jobrunner")
-ACTIONS = {"run-due-policies"}
+ACTIONS = ("run-due-policies", "run-policy", "run-job")
+
+
+def summary(run: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "jobId", "policyId", "status", "exitCode", "candidateModelId", "decision")
+    return {k: run.get(k) for k in keys if k in run}
 
 
 def build_handler() -> Any:
-    storage = storage_from_settings(Settings())
+    settings = Settings()
+    storage = storage_from_settings(settings)
+    schedules = None
+    target, role = os.environ.get("DRC_JOBRUNNER_ARN"), os.environ.get("DRC_SCHEDULER_ROLE_ARN")
+    if target and role:  # policies created through the API get their own EventBridge schedule
+        schedules = EventBridgeSchedules(target, role, endpoint_url=os.environ.get("DRC_SCHEDULER_ENDPOINT_URL"))
+    jobs = JobService(
+        storage, credentials=credential_store(settings), endpoint=settings.public_url, schedules=schedules
+    )
+    app = create_app(settings, jobs=jobs)
+    asgi = Mangum(app, lifespan="off")
+
+    def scheduled(event: dict[str, Any]) -> dict[str, Any]:
+        action = event.get("action")
+        if action not in ACTIONS:
+            logger.warning("unknown job runner event", extra={"action": str(action)[:64]})
+            return {"status": 400, "message": f"Unknown action {action!r}: expected one of {list(ACTIONS)}."}
+        try:
+            if action == "run-due-policies":
+                runs = jobs.run_due_policies()
+            elif action == "run-policy":
+                runs = [jobs.run_policy(str(event.get("policyId", "")))]
+            else:
+                values = event.get("runtimeParameterValues") or {}
+                runs = [jobs.start_run(str(event.get("jobId", "")), values, event.get("deploymentId"))]
+        except ApiError as exc:
+            return {"status": exc.status, "message": exc.message}
+        logger.info("scheduled run", extra={"action": action, "runs": [summary(r) for r in runs]})
+        return {"status": 200, "action": action, "runs": [summary(r) for r in runs]}
 
     @logger.inject_lambda_context
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        action = event.get("action") if isinstance(event, dict) else None
-        if action not in ACTIONS:
-            logger.warning("unknown job runner event", extra={"action": str(action)[:64]})
-            return {"status": 400, "message": f"Unknown action {action!r}: expected one of {sorted(ACTIONS)}."}
-        policies = [key for key in storage.list("policies/") if key.endswith(".yaml")]
-        logger.info("scheduled run", extra={"action": action, "policies": len(policies)})
-        return {"status": 200, "action": action, "policiesFound": len(policies), "runsStarted": []}
+        if isinstance(event, dict) and "httpMethod" in event:
+            return asgi(event, context)
+        if not isinstance(event, dict):
+            return {"status": 400, "message": "The job runner expects a JSON object event."}
+        return scheduled(event)
 
     return handler

@@ -19,6 +19,7 @@ from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
+from drcompat.jobs.credentials import credential_store
 from drcompat.jobs.service import JobService
 from drcompat.observe import Observer, RequestRecord
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
@@ -190,7 +191,12 @@ def create_app(
                 response_class=Response,
             )
 
-    add_job_routes(app, service, jobs or JobService(service.storage))
+    app.state.jobs = jobs or JobService(
+        service.storage,
+        credentials=credential_store(settings),
+        endpoint=settings.public_url,
+    )
+    add_job_routes(app, service, app.state.jobs)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

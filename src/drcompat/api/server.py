@@ -11,6 +11,7 @@ import uvicorn
 
 from drcompat.api.app import PREFIX, create_app
 from drcompat.config import Settings
+from drcompat.jobs.scheduler import LocalPolicyLoop
 
 DEMO_DEPLOYMENT = "65f1a0000000000000000001"
 DEMO_TOKEN = "demo-token-0123456789abcdef"  # noqa: S105 - the documented public demo token
@@ -22,6 +23,8 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     app = create_app(settings, warm=True)
+    if settings.policy_interval_seconds > 0:  # locally the service runs due retraining policies itself
+        LocalPolicyLoop(app.state.jobs, settings.policy_interval_seconds).start()
     print(f"Serving deployments from {settings.storage_root} on http://{host}:{port}  (OpenAPI: /docs)")
     print("Try:")
     print(

@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from drcompat.errors import BadRequest
+
+if TYPE_CHECKING:
+    from drcompat.config import Settings
 
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "basic": ("user", "password"),
@@ -86,3 +89,41 @@ class LocalCredentialStore:
         with os.fdopen(fd, "w") as handle:
             yaml.safe_dump(data, handle)
         os.chmod(self.path, 0o600)
+
+
+class SecretsManagerCredentialStore:
+    """Credentials as Secrets Manager secrets named ``<prefix><name>`` holding the same JSON
+    mapping (boto3 imported only here, only when used)."""
+
+    def __init__(self, prefix: str, endpoint_url: str | None = None, client: Any = None) -> None:
+        if client is None:
+            import boto3  # noqa: TID251 - the AWS side of the credential store
+
+            client = boto3.client("secretsmanager", endpoint_url=endpoint_url)
+        self.client = client
+        self.prefix = prefix
+
+    def get(self, name: str) -> dict[str, Any]:
+        import json
+
+        try:
+            secret = self.client.get_secret_value(SecretId=self.prefix + name)
+            entry = json.loads(secret["SecretString"])
+        except self.client.exceptions.ResourceNotFoundException as exc:
+            raise CredentialError(f"No credential named {name!r} in the credential store.") from exc
+        except (KeyError, ValueError) as exc:
+            raise CredentialError(f"Credential {name!r} is not a JSON mapping.") from exc
+        payload = {"name": name, "description": "", **entry}
+        problem = check_credential(payload)
+        if problem:
+            raise CredentialError(f"Credential {name!r}: {problem}.")
+        return payload
+
+
+def credential_store(settings: Settings) -> CredentialStore | None:
+    """Secrets Manager when a secret prefix is set, else the local file when one is set."""
+    if settings.credentials_secret_prefix:
+        return SecretsManagerCredentialStore(settings.credentials_secret_prefix, settings.secrets_endpoint_url)
+    if settings.credentials_file is not None:
+        return LocalCredentialStore(settings.credentials_file)
+    return None

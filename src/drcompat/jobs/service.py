@@ -60,8 +60,10 @@ class JobService:
         credentials: CredentialStore | None = None,
         endpoint: str | None = None,
         extra_environment: dict[str, str] | None = None,
+        schedules: Any = None,
     ) -> None:
         self.storage = storage
+        self.schedules = schedules  # a ScheduleBackend (EventBridge in AWS), told of new policies
         self.credentials = credentials
         self.endpoint = endpoint
         self.extra_environment = extra_environment or {}
@@ -308,6 +310,8 @@ class JobService:
             "lastRunId": None,
         }
         self.storage.write(f"policies/{policy['id']}.yaml", _dump(policy))
+        if self.schedules is not None:
+            self.schedules.upsert(policy)
         return policy
 
     def list_policies(self, deployment_id: str | None = None) -> list[dict[str, Any]]:
