@@ -67,6 +67,16 @@ def api_event(
     }
 
 
+def jobs_api_event() -> dict:
+    """GET /api/v2/customJobs/ routed to the job runner (the jobs API's API Gateway event)."""
+    event = api_event(BINARY, b"", "application/json")
+    path = "/api/v2/customJobs/"
+    event.update(resource="/api/v2/{proxy+}", path=path, httpMethod="GET", body=None, isBase64Encoded=False)
+    event["pathParameters"] = {"proxy": "customJobs/"}
+    event["requestContext"].update(resourcePath="/api/v2/{proxy+}", httpMethod="GET", path="/prod" + path)
+    return event
+
+
 def multipart(filename: str, payload: bytes) -> bytes:
     return (
         (
@@ -106,6 +116,7 @@ def main() -> None:
             BINARY, binary_csv, "text/csv", route="predictionExplanations", query={"maxExplanations": ["3"]}
         ),
         "jobrunner-schedule.json": {"source": "drcompat.schedule", "action": "run-due-policies"},
+        "jobrunner-api-list-jobs.json": jobs_api_event(),
     }
     for name, event in events.items():
         (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")

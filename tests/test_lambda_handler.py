@@ -192,3 +192,10 @@ def test_explain_function_answers_its_event():
     assert meta["status"] == 200
     assert meta["headers"]["x-datarobot-model-id"] == BINARY_MODEL
     assert all(len(row["predictionExplanations"]) == 3 for row in body["data"])
+
+
+def test_jobrunner_serves_the_jobs_api_event(bucket, monkeypatch):
+    monkeypatch.setenv("DRC_STORAGE_ROOT", str(bucket))
+    jobrunner = load_handler("jobrunner")
+    meta, body = invoke(jobrunner, "jobrunner-api-list-jobs.json")
+    assert meta["status"] == 200 and body == {"count": 0, "data": []}

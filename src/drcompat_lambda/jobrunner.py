@@ -35,6 +35,22 @@ def summary(run: dict[str, Any]) -> dict[str, Any]:
     return {k: run.get(k) for k in keys if k in run}
 
 
+def async_launcher(function_arn: str) -> Any:
+    """Start a queued run in a separate, asynchronous invocation of this function."""
+    import json
+
+    import boto3
+
+    client = boto3.client("lambda")
+
+    def launch(job_id: str, values: dict[str, Any], deployment_id: str | None, run_id: str) -> None:
+        payload: dict[str, Any] = {"action": "run-job", "jobId": job_id, "runtimeParameterValues": values}
+        payload.update(runId=run_id, deploymentId=deployment_id)
+        client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(payload).encode())
+
+    return launch
+
+
 def build_handler() -> Any:
     settings = Settings()
     storage = storage_from_settings(settings)
@@ -60,7 +76,9 @@ def build_handler() -> Any:
                 runs = [jobs.run_policy(str(event.get("policyId", "")))]
             else:
                 values = event.get("runtimeParameterValues") or {}
-                runs = [jobs.start_run(str(event.get("jobId", "")), values, event.get("deploymentId"))]
+                run_id = event.get("runId")
+                job_id = str(event.get("jobId", ""))
+                runs = [jobs.start_run(job_id, values, event.get("deploymentId"), run_id=run_id)]
         except ApiError as exc:
             return {"status": exc.status, "message": exc.message}
         logger.info("scheduled run", extra={"action": action, "runs": [summary(r) for r in runs]})

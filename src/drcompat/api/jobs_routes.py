@@ -111,7 +111,10 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
             raise BadRequest("runtimeParameterValues must be an object.")
         deployment = data.get("deploymentId")
         queued = await run_in_threadpool(jobs.queue_run, job_id, deployment)
-        pool.submit(jobs.start_run, job_id, values, deployment, None, None, queued["id"])
+        if jobs.launcher is not None:  # in AWS: another invocation runs it, this one answers now
+            await run_in_threadpool(jobs.launcher, job_id, values, deployment, queued["id"])
+        else:
+            pool.submit(jobs.start_run, job_id, values, deployment, None, None, queued["id"])
         return json_response(queued, 202)
 
     @app.get(f"{JOBS}/{{job_id}}/runs/", summary="List a job's runs")

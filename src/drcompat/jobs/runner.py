@@ -99,13 +99,18 @@ def run_job(
     on_line: Callable[[str], None] | None = None,
     keep_workdir: bool = False,
     output_dir: Path | None = None,
+    platform_isolated: bool = False,
 ) -> RunResult:
-    """Run the job folder in a fresh working copy and wait for it (or its time limit)."""
+    """Run the job folder in a fresh working copy and wait for it (or its time limit).
+
+    ``platform_isolated`` says the platform already has no network (a Lambda in a VPC without a
+    NAT gateway), so ``none`` needs no namespace of its own.
+    """
     folder = Path(folder)
     script = entry_point(folder, entry)
     if network not in ("public", "none"):
         raise JobRunError(f"networkAccess must be public or none, not {network!r}.")
-    prefix = _isolation_prefix() if network == "none" else []
+    prefix = _isolation_prefix() if network == "none" and not platform_isolated else []
     workdir = Path(tempfile.mkdtemp(prefix="drcompat-run-"))
     shutil.copytree(folder, workdir, dirs_exist_ok=True)
     env = {k: os.environ[k] for k in BASE_ENVIRONMENT if k in os.environ}

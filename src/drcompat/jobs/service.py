@@ -61,9 +61,13 @@ class JobService:
         endpoint: str | None = None,
         extra_environment: dict[str, str] | None = None,
         schedules: Any = None,
+        platform_isolated: bool = False,
+        launcher: Callable[[str, dict[str, Any], str | None, str], None] | None = None,
     ) -> None:
         self.storage = storage
         self.schedules = schedules  # a ScheduleBackend (EventBridge in AWS), told of new policies
+        self.platform_isolated = platform_isolated
+        self.launcher = launcher  # starts a queued run elsewhere (an async Lambda invoke in AWS)
         self.credentials = credentials
         self.endpoint = endpoint
         self.extra_environment = extra_environment or {}
@@ -212,6 +216,7 @@ class JobService:
                     secrets=secrets(parameters),
                     on_line=on_line,
                     output_dir=output,
+                    platform_isolated=self.platform_isolated,
                 )
             except ApiError as exc:
                 return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
