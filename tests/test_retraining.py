@@ -4,6 +4,7 @@ is published, a policy promotes it (or records why not), and predictions come fr
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,14 +61,14 @@ def test_policy_run_publishes_and_promotes_then_predictions_use_it(jobs, client,
 
 
 def test_incompatible_candidate_is_rejected_and_the_deployment_untouched(jobs, bucket):
-    registry_before = (bucket / "deployments.yaml").read_bytes()
+    registry_before = yaml.safe_load((bucket / "deployments.yaml").read_text())
     job = retraining_job(jobs, TARGET_TYPE="Regression")
     policy = jobs.attach_policy(BINARY, job["id"], "rate(1 day)")
     run = jobs.run_policy(policy["id"])
     assert run["status"] == "succeeded"
     assert run["decision"]["accepted"] is False
     assert "target type Regression differs" in run["decision"]["reason"]
-    assert (bucket / "deployments.yaml").read_bytes() == registry_before
+    assert yaml.safe_load((bucket / "deployments.yaml").read_text()) == registry_before  # run token revoked too
     assert "rejected" in jobs.run_log(job["id"], run["id"])
 
 
@@ -135,3 +136,59 @@ def test_due_policies_follow_their_schedule(jobs):
     with pytest.raises(BadRequest, match="cron"):
         jobs.attach_policy(BINARY, job["id"], "every tuesday")
     assert datetime.now(UTC) > created - timedelta(minutes=1)
+
+
+def test_job_calls_the_service_back_with_a_token_for_its_deployment_only(bucket, settings):
+    """A real uvicorn server; the job's run.sh posts to it with the variables it was given."""
+    import shutil
+    import socket
+    import threading as th
+
+    import uvicorn
+
+    from drcompat.api import create_app
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = th.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        jobs = JobService(LocalStorage(bucket), endpoint=f"http://127.0.0.1:{port}/predApi/v1.0")
+        (bucket / "sample.csv").write_bytes(sample("diabetes_binary"))
+        script = (
+            'echo "token: $DATAROBOT_API_TOKEN"\n'
+            f'curl -s -o own.json -w "own %{{http_code}}\\n" -H "Authorization: Bearer $DATAROBOT_API_TOKEN" '
+            f'-F file=@{bucket}/sample.csv "$DATAROBOT_ENDPOINT/deployments/$DEPLOYMENT_ID/predictions"\n'
+            f'curl -s -o /dev/null -w "other %{{http_code}}\\n" -H "Authorization: Bearer $DATAROBOT_API_TOKEN" '
+            f'-F file=@{bucket}/sample.csv "$DATAROBOT_ENDPOINT/deployments/65f1a0000000000000000002/predictions"\n'
+        )
+        job = jobs.create_job("callback", {"run.sh": script.encode(), "metadata.yaml": b"name: callback\n"})
+        run = jobs.start_run(job["id"], deployment_id=BINARY)
+        log = jobs.run_log(job["id"], run["id"])
+        assert run["status"] == "succeeded", log
+        assert "own 200" in log and "other 403" in log
+        assert "token: *****" in log  # the token itself never reaches the log
+        registry = yaml.safe_load((bucket / "deployments.yaml").read_text())
+        assert not [name for name in registry["tokens"] if name.startswith("run-")]  # revoked
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+def test_artifacts_and_metrics_are_recorded_per_run(jobs):
+    script = (
+        b'mkdir -p "$DRC_OUTPUT_DIR/artifacts"\n'
+        b'echo report > "$DRC_OUTPUT_DIR/artifacts/report.txt"\n'
+        b'echo \'{"rows": 442}\' > "$DRC_OUTPUT_DIR/metrics.json"\n'
+    )
+    job = jobs.create_job("artifacts", {"run.sh": script, "metadata.yaml": b"name: a\n"}, tags={"team": "risk"})
+    run = jobs.start_run(job["id"])
+    assert run["status"] == "succeeded"
+    assert run["artifacts"] == ["report.txt"] and run["metrics"] == {"rows": 442} and run["tags"] == {"team": "risk"}
+    assert jobs.storage.read(f"jobs/{job['id']}/runs/{run['id']}/artifacts/report.txt") == b"report\n"

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import time
 
 from drcompat.deployments import Deployment, RegistrySnapshot
 from drcompat.errors import Forbidden, Unauthorized
@@ -51,6 +52,8 @@ def authenticate(snapshot: RegistrySnapshot, token: str) -> str:
             match = name
     if not match:
         raise Unauthorized("Invalid API key.")
+    if match in snapshot.expiries and time.time() > snapshot.expiries[match]:
+        raise Unauthorized("This API key has expired.")
     return match
 
 

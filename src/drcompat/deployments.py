@@ -45,6 +45,7 @@ class RegistrySnapshot:
     deployments: dict[str, Deployment]
     token_digests: dict[str, bytes]  # token name -> sha256 digest
     job_managers: frozenset[str] = frozenset()  # tokens that may use the custom-jobs API
+    expiries: dict[str, float] = field(default_factory=dict)  # token name -> expiry (epoch seconds)
 
 
 def _hex_digest(value: Any, where: str) -> str:
@@ -60,6 +61,7 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
         raise RegistryError("deployments.yaml must be a mapping with 'deployments' and 'tokens'")
     tokens: dict[str, bytes] = {}
     managers: set[str] = set()
+    expiries: dict[str, float] = {}
     for name, entry in (doc.get("tokens") or {}).items():
         where = f"tokens.{name}.sha256"
         sha = entry.get("sha256") if isinstance(entry, dict) else None
@@ -69,6 +71,11 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
             raise RegistryError(f"tokens.{name}.manageJobs must be true or false")
         if manage:
             managers.add(str(name))
+        expires = entry.get("expiresAt")
+        if expires is not None:
+            if not isinstance(expires, int | float) or isinstance(expires, bool):
+                raise RegistryError(f"tokens.{name}.expiresAt must be a number of epoch seconds")
+            expiries[str(name)] = float(expires)
     deployments: dict[str, Deployment] = {}
     for key, entry in (doc.get("deployments") or {}).items():
         dep_id = str(key)
@@ -96,7 +103,9 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
             prediction_threshold=float(threshold) if threshold is not None else None,
             settings={k: v for k, v in entry.items() if k not in {"label", "modelId", "tokens", "datarobotKeySha256"}},
         )
-    return RegistrySnapshot(deployments=deployments, token_digests=tokens, job_managers=frozenset(managers))
+    return RegistrySnapshot(
+        deployments=deployments, token_digests=tokens, job_managers=frozenset(managers), expiries=expiries
+    )
 
 
 class DeploymentRegistry:

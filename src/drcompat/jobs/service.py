@@ -35,6 +35,7 @@ from drcompat.jobs.parameters import environment, resolve, secrets
 from drcompat.jobs.publish import new_object_id, promote, publish_candidate
 from drcompat.jobs.runner import run_job
 from drcompat.jobs.schedule import parse_schedule, utcnow
+from drcompat.jobs.tokens import issue_run_token, revoke_run_token
 from drcompat.storage import Storage, StorageKeyError
 
 SETTINGS_DEFAULTS: dict[str, Any] = {
@@ -204,8 +205,20 @@ class JobService:
             env = {**self.extra_environment, **environment(parameters)}
             if self.endpoint:
                 env["DATAROBOT_ENDPOINT"] = self.endpoint
+            masked = secrets(parameters)
+            token_name = None
             if deployment_id:
                 env["DEPLOYMENT_ID"] = deployment_id
+                try:
+                    token_name, token = issue_run_token(
+                        self.storage, deployment_id, run_id, float(job.get("timeoutSeconds", 3600))
+                    )
+                except KeyError:
+                    return self._finish(
+                        job_id, record, "failed", None, f"run refused: deployment {deployment_id} not found\n", started
+                    )
+                env["DATAROBOT_API_TOKEN"] = token
+                masked.append(token)
             try:
                 result = run_job(
                     folder,
@@ -213,18 +226,35 @@ class JobService:
                     entry=loaded.entry,
                     timeout_seconds=float(job.get("timeoutSeconds", 3600)),
                     network=str(job.get("networkAccess", "public")),
-                    secrets=secrets(parameters),
+                    secrets=masked,
                     on_line=on_line,
                     output_dir=output,
                     platform_isolated=self.platform_isolated,
                 )
             except ApiError as exc:
                 return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
+            finally:
+                if token_name is not None:
+                    revoke_run_token(self.storage, token_name)
             record["exitCode"] = result.exit_code
             log = result.log
+            log += self._store_artifacts(job_id, record, output)
             if result.status == "succeeded":
                 log += self._collect_outputs(record, output, deployment_id if policy else None, policy)
             return self._finish(job_id, record, result.status, result.exit_code, log, started)
+
+    def _store_artifacts(self, job_id: str, record: dict[str, Any], output: Path) -> str:
+        """Files the job leaves in $DRC_OUTPUT_DIR/artifacts/ are kept with the run."""
+        folder = output / "artifacts"
+        if not folder.is_dir():
+            return ""
+        names = []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = path.relative_to(folder).as_posix()
+            self.storage.write(f"jobs/{job_id}/runs/{record['id']}/artifacts/{name}", path.read_bytes())
+            names.append(name)
+        record["artifacts"] = names
+        return f"kept {len(names)} artifact(s)\n"
 
     def _collect_outputs(
         self, record: dict[str, Any], output: Path, deployment_id: str | None, policy: dict[str, Any] | None
