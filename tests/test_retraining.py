@@ -192,3 +192,18 @@ def test_artifacts_and_metrics_are_recorded_per_run(jobs):
     assert run["status"] == "succeeded"
     assert run["artifacts"] == ["report.txt"] and run["metrics"] == {"rows": 442} and run["tags"] == {"team": "risk"}
     assert jobs.storage.read(f"jobs/{job['id']}/runs/{run['id']}/artifacts/report.txt") == b"report\n"
+
+
+def test_local_policy_loop_runs_what_is_due(jobs):
+    from drcompat.jobs.scheduler import LocalPolicyLoop
+
+    job = jobs.create_job("quick", {"run.sh": b"echo policy run\n", "metadata.yaml": b"name: q\n"})
+    policy = jobs.attach_policy(BINARY, job["id"], "rate(5 minutes)")
+    loop = LocalPolicyLoop(jobs, interval=3600)
+    created = datetime.fromisoformat(policy["created"])
+    assert loop.tick(created + timedelta(minutes=1)) == []
+    runs = loop.tick(created + timedelta(minutes=6))
+    assert [r["status"] for r in runs] == ["succeeded"] and runs[0]["policyId"] == policy["id"]
+    assert loop.tick(created + timedelta(minutes=7)) == []  # ran; next one is due 5 minutes after that run
+    loop.start()
+    loop.stop()

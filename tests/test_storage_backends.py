@@ -189,3 +189,26 @@ def test_eventbridge_schedule_per_policy_on_moto(s3_endpoint, bucket):
     assert client.get_schedule(Name=PREFIX + policy["id"])["ScheduleExpression"] == "rate(2 hours)"
     schedules.delete(policy["id"])
     schedules.delete(policy["id"])  # already gone: no error
+
+
+def test_secrets_manager_credential_store_on_moto(s3_endpoint):
+    from drcompat.jobs.credentials import CredentialError, SecretsManagerCredentialStore
+    from drcompat.jobs.metadata import parse_metadata
+    from drcompat.jobs.parameters import resolve
+
+    client = boto3.client("secretsmanager", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_secret(
+        Name="drcompat/credentials/warehouse",
+        SecretString=json.dumps(
+            {"credentialType": "s3", "awsAccessKeyId": "AKIA-TEST", "awsSecretAccessKey": "s3cr3t"}
+        ),
+    )
+    client.create_secret(Name="drcompat/credentials/broken", SecretString=json.dumps({"credentialType": "s3"}))
+    store = SecretsManagerCredentialStore("drcompat/credentials/", endpoint_url=s3_endpoint)
+    meta = parse_metadata("runtimeParameterDefinitions:\n- fieldName: data\n  type: credential\n  credentialType: s3\n")
+    payload = resolve(meta, {"data": "warehouse"}, credentials=store)[0].payload
+    assert payload["awsSecretAccessKey"] == "s3cr3t" and payload["name"] == "warehouse"
+    with pytest.raises(CredentialError, match="No credential named"):
+        store.get("absent")
+    with pytest.raises(CredentialError, match="needs awsAccessKeyId"):
+        store.get("broken")

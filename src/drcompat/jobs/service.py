@@ -360,10 +360,13 @@ class JobService:
         except StorageKeyError as exc:
             raise NotFound(f"Retraining policy {policy_id} was not found.") from exc
 
-    def run_policy(self, policy_id: str, on_line: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def run_policy(
+        self, policy_id: str, on_line: Callable[[str], None] | None = None, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Run a policy's job for its deployment; ``at`` is the schedule time it ran for."""
         policy = self.get_policy(policy_id)
         run = self.start_run(policy["jobId"], deployment_id=policy["deploymentId"], policy=policy, on_line=on_line)
-        policy.update(lastRunAt=run["created"], lastRunId=run["id"])
+        policy.update(lastRunAt=(at.isoformat() if at else run["created"]), lastRunId=run["id"])
         self.storage.write(f"policies/{policy_id}.yaml", _dump(policy))
         return run
 
@@ -380,5 +383,6 @@ class JobService:
 
     def run_due_policies(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Run every enabled policy whose schedule has fired since its last run (one at a time)."""
+        now = now or utcnow()
         with self._policy_lock:
-            return [self.run_policy(policy["id"]) for policy in self.due_policies(now)]
+            return [self.run_policy(policy["id"], at=now) for policy in self.due_policies(now)]
