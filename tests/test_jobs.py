@@ -326,3 +326,18 @@ def test_job_environment_does_not_leak_the_service_secrets(tmp_path, monkeypatch
 def test_secrets_helper_lists_credential_values():
     resolved = resolve(parse_metadata(GOOD), {"secret": BASIC})
     assert set(secrets(resolved)) == {"ann", "p@ss-w0rd-42"}
+
+
+def test_cli_credential_then_a_run_that_references_it(tmp_path, capsys):
+    store = tmp_path / "store" / "credentials.yaml"
+    source = tmp_path / "cred.yaml"
+    source.write_text("credentialType: basic\nuser: ann\npassword: pw-from-store-77\n")
+    assert cli.main(["credential", "warehouse", "--from-file", str(source), "--store", str(store)]) == 0
+    assert oct(store.stat().st_mode & 0o777) == "0o600"
+    job = write_job(tmp_path / "job", 'echo "$MLOPS_RUNTIME_PARAM_secret"\n')
+    values = tmp_path / "values.yaml"
+    values.write_text("secret: warehouse\n")
+    capsys.readouterr()
+    assert cli.main(["run", str(job), "--runtime-params-file", str(values), "--credentials", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert '"user": "*****"' in out and "pw-from-store-77" not in out

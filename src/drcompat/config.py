@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     # Jobs: how often the local server checks retraining policies (0 turns the loop off), the
     # credential store file, and the Secrets Manager prefix used instead in AWS.
     policy_interval_seconds: float = 60.0
-    credentials_file: Path | None = None
+    credentials_file: Path | None = Path.home() / ".drcompat" / "credentials.yaml"
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)

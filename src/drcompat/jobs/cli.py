@@ -11,7 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from drcompat.errors import ApiError
+import yaml
+
+from drcompat.config import Settings
+from drcompat.errors import ApiError, BadRequest
 from drcompat.jobs.credentials import LocalCredentialStore
 from drcompat.jobs.folder import load_job
 from drcompat.jobs.parameters import environment, load_values_file, resolve, secrets
@@ -29,10 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("--template", default="sample")
     new.add_argument("--file", choices=STARTING_FILES, help="only this starting file (replaces it)")
     commands.add_parser("gallery", help="list the templates")
+    credential = commands.add_parser("credential", help="add a named credential to the local store")
+    credential.add_argument("name")
+    credential.add_argument("--from-file", type=Path, required=True, help="YAML with credentialType and its fields")
+    credential.add_argument("--store", type=Path, default=Settings().credentials_file)
     run = commands.add_parser("run", help="run a job folder and stream its log")
     run.add_argument("folder", type=Path)
     run.add_argument("--runtime-params-file", type=Path, help="YAML name -> value, as DRUM takes it")
-    run.add_argument("--credentials", type=Path, help="credential store (YAML, mode 600)")
+    run.add_argument(
+        "--credentials", type=Path, default=Settings().credentials_file, help="credential store (YAML, mode 600)"
+    )
     run.add_argument("--entry", help="entry point .sh (default run.sh)")
     run.add_argument("--timeout", type=float, default=3600.0, help="seconds")
     run.add_argument("--network", choices=["public", "none"], default="public")
@@ -42,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "new":
             for path in new_job(args.folder, args.template, args.file):
                 print(f"wrote {path}")
+            return 0
+        if args.command == "credential":
+            payload = yaml.safe_load(args.from_file.read_text())
+            if not isinstance(payload, dict):
+                raise BadRequest("The credential file must be a mapping with credentialType and its fields.")
+            LocalCredentialStore(args.store).put(args.name, payload)
+            print(f"stored credential {args.name!r} in {args.store} (mode 600)")
             return 0
         if args.command == "gallery":
             for name, title in gallery().items():
@@ -60,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.runtime_params_file
         else {}
     )
-    store = LocalCredentialStore(args.credentials) if args.credentials else None
+    store = LocalCredentialStore(args.credentials) if args.credentials and args.credentials.exists() else None
     parameters = resolve(job.metadata, values, credentials=store)
     env = {**environment(parameters), "DATAROBOT_ENDPOINT": args.endpoint}
     result = run_job(

@@ -124,6 +124,6 @@ def credential_store(settings: Settings) -> CredentialStore | None:
     """Secrets Manager when a secret prefix is set, else the local file when one is set."""
     if settings.credentials_secret_prefix:
         return SecretsManagerCredentialStore(settings.credentials_secret_prefix, settings.secrets_endpoint_url)
-    if settings.credentials_file is not None:
+    if settings.credentials_file is not None and settings.credentials_file.exists():
         return LocalCredentialStore(settings.credentials_file)
     return None
