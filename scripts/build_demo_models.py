@@ -242,6 +242,21 @@ def write_training_dataset() -> None:
     frame.drop(columns=["progression"]).to_csv(folder / "diabetes_binary.csv", index=False)
 
 
+# Example humility rules (reporting only); bounds left out come from the training statistics.
+def rule(rule_id: int, name: str, trigger: str, **fields: Any) -> dict[str, Any]:
+    return {"id": f"65f1c{rule_id:019d}", "name": name, "trigger": trigger, "action": "noOperation", **fields}
+
+
+BINARY_RULES = [
+    rule(1, "Uncertain Prediction Trigger", "uncertainPrediction", lower=0.45, upper=0.55),
+    rule(2, "Low Observation Region: sex", "lowObservationRegion", feature="sex"),
+]
+REGRESSION_RULES = [
+    rule(3, "Uncertain Prediction Trigger", "uncertainPrediction", lower=25, upper=346),
+    rule(4, "Outlying Input: bmi", "outlyingInput", feature="bmi"),
+]
+
+
 def write_deployments() -> None:
     token_hash = hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
     document = {
@@ -249,11 +264,17 @@ def write_deployments() -> None:
             "demo": {"sha256": token_hash, "manageJobs": True, "description": "Public demo token (see README)."}
         },
         "deployments": {
-            BINARY_DEPLOYMENT: {"label": "Diabetes progression (binary)", "modelId": BINARY_MODEL, "tokens": ["demo"]},
+            BINARY_DEPLOYMENT: {
+                "label": "Diabetes progression (binary)",
+                "modelId": BINARY_MODEL,
+                "tokens": ["demo"],
+                "humilityRules": BINARY_RULES,
+            },
             REGRESSION_DEPLOYMENT: {
                 "label": "Diabetes progression (regression)",
                 "modelId": REGRESSION_MODEL,
                 "tokens": ["demo"],
+                "humilityRules": REGRESSION_RULES,
             },
             MULTICLASS_DEPLOYMENT: {
                 "label": "Iris species (multiclass)",

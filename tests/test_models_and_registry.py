@@ -47,7 +47,8 @@ def test_extra_model_output_in_json_and_csv(client, bucket):
         assert row["extraModelOutput"] == {"doubled": pytest.approx(2 * (age + 50)), "high": age + 50 > 100}
     csv = client.post(url(REGRESSION), content=sample("diabetes_regression"), headers={**CSV, "Accept": "text/csv"})
     frame = pd.read_csv(io.StringIO(csv.text))
-    assert list(frame.columns) == ["progression_PREDICTION", "doubled", "high"]
+    assert frame.columns[0] == "progression_PREDICTION"
+    assert list(frame.columns)[-2:] == ["doubled", "high"]
 
 
 def test_models_without_extra_outputs_have_no_extra_key(client):

@@ -55,7 +55,7 @@ def test_binary_json_shape_and_values(client):
     expected = bare_onnx(BINARY_MODEL, frame)  # columns in classLabels order [0, 1]
     assert [r["rowId"] for r in rows] == list(range(len(frame)))
     for row, probs in zip(rows, expected, strict=True):
-        assert set(row) == {"predictionValues", "predictionThreshold", "prediction", "rowId"}
+        assert set(row) == {"predictionValues", "predictionThreshold", "prediction", "rowId", "humility"}
         values = row["predictionValues"]
         assert [v["label"] for v in values] == [1, 0]  # positive class first, labels keep their type
         assert values[0]["value"] == pytest.approx(float(probs[1]), abs=1e-6)
@@ -72,7 +72,7 @@ def test_regression_json_shape_and_values(client):
     rows = response.json()["data"]
     expected = bare_onnx(REGRESSION_MODEL, pd.read_csv(io.BytesIO(body)))[:, 0]
     for i, (row, value) in enumerate(zip(rows, expected, strict=True)):
-        assert set(row) == {"predictionValues", "prediction", "rowId"}
+        assert set(row) == {"predictionValues", "prediction", "rowId", "humility"}
         assert row["rowId"] == i
         assert row["predictionValues"] == [{"label": "progression", "value": row["prediction"]}]
         assert row["prediction"] == pytest.approx(float(value), rel=1e-6)
@@ -201,6 +201,8 @@ def test_csv_response_binary_columns(client):
         "progression_high_PREDICTION",
         "THRESHOLD",
         "POSITIVE_CLASS",
+        "HUMILITY_65f1c0000000000000000001_TRIGGERED",
+        "HUMILITY_65f1c0000000000000000002_TRIGGERED",
     ]
     as_json = client.post(
         url(BINARY), content=sample("diabetes_binary"), headers={**AUTH, "Content-Type": "text/csv"}
@@ -217,7 +219,11 @@ def test_csv_response_regression_and_multiclass_columns(client):
     regression = pd.read_csv(
         io.StringIO(client.post(url(REGRESSION), content=sample("diabetes_regression"), headers=headers).text)
     )
-    assert list(regression.columns) == ["progression_PREDICTION"]
+    assert list(regression.columns) == [
+        "progression_PREDICTION",
+        "HUMILITY_65f1c0000000000000000003_TRIGGERED",
+        "HUMILITY_65f1c0000000000000000004_TRIGGERED",
+    ]
     multiclass = pd.read_csv(
         io.StringIO(client.post(url(MULTICLASS), content=sample("iris_multiclass"), headers=headers).text)
     )

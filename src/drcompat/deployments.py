@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from drcompat.errors import ModelError
+from drcompat.humility import Rule, RuleError, parse_rules
 from drcompat.models.metadata import OBJECT_ID
 from drcompat.storage import Storage, StorageKeyError
 
@@ -37,6 +38,7 @@ class Deployment:
     tokens: frozenset[str] = frozenset()
     datarobot_key_sha256: str | None = None
     prediction_threshold: float | None = None
+    humility_rules: tuple[Rule, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,6 +55,13 @@ def _hex_digest(value: Any, where: str) -> str:
     if len(text) != SHA256_HEX or any(c not in "0123456789abcdef" for c in text):
         raise RegistryError(f"{where} must be a 64-character SHA-256 hex digest")
     return text
+
+
+def _rules(raw: Any, where: str) -> tuple[Rule, ...]:
+    try:
+        return parse_rules(raw, where)
+    except RuleError as exc:
+        raise RegistryError(str(exc)) from exc
 
 
 def parse_registry(doc: Any) -> RegistrySnapshot:
@@ -101,7 +110,12 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
             tokens=frozenset(str(t) for t in scoped),
             datarobot_key_sha256=_hex_digest(key_sha, f"deployments.{dep_id}.datarobotKeySha256") if key_sha else None,
             prediction_threshold=float(threshold) if threshold is not None else None,
-            settings={k: v for k, v in entry.items() if k not in {"label", "modelId", "tokens", "datarobotKeySha256"}},
+            humility_rules=_rules(entry.get("humilityRules"), f"deployments.{dep_id}"),
+            settings={
+                k: v
+                for k, v in entry.items()
+                if k not in {"label", "modelId", "tokens", "datarobotKeySha256", "humilityRules"}
+            },
         )
     return RegistrySnapshot(
         deployments=deployments, token_digests=tokens, job_managers=frozenset(managers), expiries=expiries

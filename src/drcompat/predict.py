@@ -20,8 +20,10 @@ from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
 from drcompat.explain.service import explain as explain_rows
+from drcompat.explain.service import explained_output
 from drcompat.features import feature_columns, text_columns
-from drcompat.models import ModelCache, ModelStore, OnnxModel, TargetType
+from drcompat.humility import evaluate as evaluate_humility
+from drcompat.models import ModelCache, ModelStore, OnnxModel, Scores, TargetType
 from drcompat.models.metadata import MetadataError
 from drcompat.params import ExplanationParams, PredictionParams, parse_explanation_params, parse_prediction_params
 from drcompat.result import PredictionResult
@@ -123,6 +125,7 @@ class PredictionService:
         trace.rows = len(frame)
         columns = feature_columns(frame, model.metadata)
         result = self.score(model, deployment, frame, columns, params)
+        self.apply_humility(deployment, model, columns, result)
         if isinstance(params, ExplanationParams):
             settings = self.settings
             result.explanations = explain_rows(
@@ -160,6 +163,19 @@ class PredictionService:
         else:
             result.label_index = np.argmax(scores.probabilities, axis=1)
         return result
+
+    @staticmethod
+    def apply_humility(
+        deployment: Deployment, model: OnnxModel, columns: dict[str, np.ndarray], result: PredictionResult
+    ) -> None:
+        """Evaluate the deployment's humility rules over the batch (480 on a throwError rule)."""
+        if not deployment.humility_rules:
+            return
+        classes = result.label_index if model.metadata.target_type is TargetType.MULTICLASS else None
+        output = explained_output(model, Scores(values=result.values, probabilities=result.probabilities), classes)
+        result.humility = evaluate_humility(
+            deployment.humility_rules, model.metadata, columns, output, result.threshold
+        )
 
 
 def passthrough_frame(frame: pd.DataFrame, params: PredictionParams) -> pd.DataFrame | None:

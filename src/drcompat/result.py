@@ -12,6 +12,7 @@ from drcompat.models.metadata import ModelMetadata, TargetType
 
 if TYPE_CHECKING:
     from drcompat.explain.service import Explanations
+    from drcompat.humility import HumilityResult
 
 
 @dataclass
@@ -25,6 +26,7 @@ class PredictionResult:
     passthrough: pd.DataFrame | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     explanations: Explanations | None = None  # predictionExplanations route only
+    humility: HumilityResult | None = None  # deployments with humility rules
 
     @property
     def target_type(self) -> TargetType:

@@ -24,6 +24,14 @@ def prediction_columns(result: PredictionResult) -> pd.DataFrame:
         if meta.target_type is TargetType.BINARY:
             columns["THRESHOLD"] = result.threshold
             columns["POSITIVE_CLASS"] = meta.positive_class
+    if result.humility is not None:
+        prediction = f"{target}_PREDICTION"
+        column = pd.Series(columns[prediction], dtype=object)
+        for mask, value in reversed(result.humility.overrides()):
+            column = column.where(~mask, value)
+        columns[prediction] = column
+        for j, rule in enumerate(result.humility.rules):
+            columns[f"HUMILITY_{rule.id}_TRIGGERED"] = result.humility.triggered[:, j]
     if result.explanations is not None:
         columns.update(explanation_columns(result))
     columns.update(result.extra)

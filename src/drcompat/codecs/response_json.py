@@ -104,7 +104,8 @@ def _prediction_pieces(result: PredictionResult) -> Pieces:
         assert result.values is not None
         values = number_tokens(result.values)
         label = orjson.dumps(meta.target_name)
-        return [b'{"predictionValues":[{"label":' + label + b',"value":', values, b'}],"prediction":', values]
+        prediction = _overridden(result, values)
+        return [b'{"predictionValues":[{"label":' + label + b',"value":', values, b'}],"prediction":', prediction]
     assert result.probabilities is not None and result.label_index is not None
     encoded = label_tokens(meta.class_labels)
     pieces: Pieces = []
@@ -114,13 +115,35 @@ def _prediction_pieces(result: PredictionResult) -> Pieces:
     pieces.append(b"}]")
     if meta.target_type is TargetType.BINARY:
         pieces.append(b',"predictionThreshold":' + orjson.dumps(result.threshold))
-    pieces += [b',"prediction":', encoded[result.label_index]]
+    pieces += [b',"prediction":', _overridden(result, encoded[result.label_index])]
+    return pieces
+
+
+def _overridden(result: PredictionResult, tokens: np.ndarray) -> np.ndarray:
+    """Prediction tokens with humility overrides applied (the first triggered rule wins)."""
+    if result.humility is None:
+        return tokens
+    for mask, value in reversed(result.humility.overrides()):
+        tokens = np.where(mask, orjson.dumps(value), tokens)
+    return tokens
+
+
+def _humility_pieces(result: PredictionResult) -> Pieces:
+    assert result.humility is not None
+    pieces: Pieces = [b',"humility":[']
+    for j, rule in enumerate(result.humility.rules):  # per rule, not per row
+        head = (b"," if j else b"") + b'{"ruleId":' + orjson.dumps(rule.id) + b',"triggered":'
+        pieces += [head, np.where(result.humility.triggered[:, j], b"true", b"false").astype(object)]
+        pieces.append(b',"ruleName":' + orjson.dumps(rule.name) + b"}")
+    pieces.append(b"]")
     return pieces
 
 
 def encode_json(result: PredictionResult) -> bytes:
     pieces = _prediction_pieces(result)
     pieces += [b',"rowId":', number_tokens(np.arange(result.rows))]
+    if result.humility is not None:
+        pieces += _humility_pieces(result)
     if result.explanations is not None:
         pieces += _explanation_pieces(result)
     if result.passthrough is not None:
