@@ -39,6 +39,8 @@ MULTICLASS_DEPLOYMENT = "65f1a0000000000000000003"
 BINARY_MODEL = "65f1b0000000000000000001"
 REGRESSION_MODEL = "65f1b0000000000000000002"
 MULTICLASS_MODEL = "65f1b0000000000000000003"
+TIMESERIES_DEPLOYMENT = "65f1a0000000000000000004"
+TIMESERIES_MODEL = "65f1b0000000000000000004"
 # The demo token is public on purpose (README); only its SHA-256 is stored.
 DEMO_TOKEN = "demo-token-0123456789abcdef"  # noqa: S105 - documented demo credential
 
@@ -84,11 +86,12 @@ def per_column_inputs(features: list[dict[str, str]]) -> list[tuple[str, Any]]:
 
 
 def write_model(
-    model_id: str, onnx_model: Any, metadata: dict[str, Any], sample: pd.DataFrame, background: pd.DataFrame
+    model_id: str, onnx_model: Any, metadata: dict[str, Any], sample: pd.DataFrame, background: pd.DataFrame | None
 ) -> None:
     folder = ROOT / "models" / model_id
     folder.mkdir(parents=True, exist_ok=True)
-    background.sample(BACKGROUND_ROWS, random_state=SEED).to_csv(folder / "background.csv", index=False)
+    if background is not None:
+        background.sample(BACKGROUND_ROWS, random_state=SEED).to_csv(folder / "background.csv", index=False)
     payload = onnx_model.SerializeToString()
     (folder / "model.onnx").write_bytes(payload)
     metadata = {"modelId": model_id, "sha256": hashlib.sha256(payload).hexdigest(), **metadata}
@@ -233,6 +236,115 @@ def build_multiclass() -> None:
     )
 
 
+TS_WINDOW = 28
+TS_FEATURES = [
+    *(f"lag_{k}" for k in range(1, 8)),
+    "mean_7",
+    "mean_28",
+    "std_7",
+    "min_7",
+    "max_7",
+    "dow_sin",
+    "dow_cos",
+    "known_holiday",
+    "forecast_distance",
+]
+
+
+def daily_sales() -> pd.DataFrame:
+    """Three stores, two years of daily sales: trend, weekly seasonality, holidays known in advance."""
+    rng = np.random.default_rng(SEED)
+    dates = pd.date_range("2024-01-01", "2025-12-31", freq="D")
+    fixed = {(1, 1), (5, 1), (7, 4), (11, 27), (12, 24), (12, 25), (12, 31)}
+    holiday = np.array([(d.month, d.day) in fixed for d in dates]) | (rng.random(len(dates)) < 0.02)
+    weekly = np.array([0.9, 0.95, 1.0, 1.0, 1.1, 1.35, 1.2])  # Monday .. Sunday
+    frames = []
+    for store, level, trend in (("store_a", 200.0, 0.08), ("store_b", 120.0, 0.03), ("store_c", 80.0, -0.01)):
+        t = np.arange(len(dates))
+        mean = (level + trend * t) * weekly[dates.day_of_week] * np.where(holiday, 1.35, 1.0)
+        sales = mean + rng.normal(0, 0.04 * level, len(dates))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": dates.strftime("%Y-%m-%d"),
+                    "store": store,
+                    "sales": sales.round(2),
+                    "holiday": holiday.astype(int),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_timeseries() -> None:
+    """A direct multi-horizon model on features the service derives itself (drcompat.timeseries)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from drcompat.timeseries import derive
+
+    data = daily_sales()
+    horizons = np.arange(1, 8)
+    parts: list[pd.DataFrame] = []
+    for _store, group in data.groupby("store", sort=False):
+        y = group["sales"].to_numpy()
+        dates = pd.to_datetime(group["date"]).to_numpy()
+        holiday = group["holiday"].to_numpy()
+        windows = sliding_window_view(y, TS_WINDOW)[: len(y) - TS_WINDOW + 1 - len(horizons)]
+        points = np.arange(len(windows)) + TS_WINDOW - 1
+        history = np.repeat(windows, len(horizons), axis=0)
+        distance = np.tile(horizons, len(windows))
+        target_index = np.repeat(points, len(horizons)) + distance
+        features = derive(TS_FEATURES, history, dates[target_index], distance, {"holiday": holiday[target_index]})
+        part = pd.DataFrame(features)
+        part["target"] = y[target_index]
+        part["point"] = np.repeat(points, len(horizons))
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    holdout = table["point"] >= table["point"].max() - 60
+    x = table[TS_FEATURES].astype(np.float32)
+    model = GradientBoostingRegressor(n_estimators=150, max_depth=4, learning_rate=0.1, random_state=SEED)
+    model.fit(x[~holdout], table.loc[~holdout, "target"])
+    score = float(model.score(x[holdout], table.loc[holdout, "target"]))
+    onnx_model = to_onnx(
+        model,
+        initial_types=[("input", FloatTensorType([None, len(TS_FEATURES)]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    history_end = pd.Timestamp("2025-12-24")
+    dates = pd.to_datetime(data["date"])
+    recent = data[
+        (dates > history_end - pd.Timedelta(days=TS_WINDOW)) & (dates <= history_end + pd.Timedelta(days=7))
+    ].copy()
+    recent.loc[pd.to_datetime(recent["date"]) > history_end, "sales"] = np.nan
+    write_model(
+        TIMESERIES_MODEL,
+        onnx_model,
+        {
+            "name": "daily_sales_timeseries",
+            "description": "Direct multi-horizon gradient boosting: daily sales of three stores, 1-7 days ahead.",
+            "targetType": "Regression",
+            "targetName": "sales",
+            "features": [{"name": f, "type": "numeric"} for f in TS_FEATURES],
+            "outputs": {"prediction": "variable"},
+            "holdout": {"metric": "r2", "value": round(score, 6)},
+            "timeSeries": {
+                "datetimeColumn": "date",
+                "datetimeFormat": "%Y-%m-%d",
+                "seriesIdColumn": "store",
+                "timeStep": {"unit": "day", "count": 1},
+                "featureDerivationWindow": TS_WINDOW,
+                "forecastWindow": [1, 7],
+                "knownInAdvance": ["holiday"],
+            },
+            "trainingStats": training_stats(table[~holdout], [{"name": f, "type": "numeric"} for f in TS_FEATURES]),
+        },
+        recent,
+        None,
+    )
+    data.to_csv(ROOT / "datasets" / "daily_sales.csv", index=False)
+
+
 def write_training_dataset() -> None:
     """The full diabetes table with the binary target: what the retraining template trains on."""
     frame = diabetes_frame()
@@ -281,6 +393,11 @@ def write_deployments() -> None:
                 "modelId": MULTICLASS_MODEL,
                 "tokens": ["demo"],
             },
+            TIMESERIES_DEPLOYMENT: {
+                "label": "Daily sales per store (time series, 1-7 days ahead)",
+                "modelId": TIMESERIES_MODEL,
+                "tokens": ["demo"],
+            },
         },
     }
     header = "# Deployments served by the demo. Tokens are stored as SHA-256 digests only.\n"
@@ -293,6 +410,7 @@ def main() -> None:
     build_regression()
     build_multiclass()
     write_training_dataset()
+    build_timeseries()
     write_deployments()
     print(json.dumps({"written": str(ROOT.relative_to(Path.cwd()) if ROOT.is_relative_to(Path.cwd()) else ROOT)}))
 

@@ -28,6 +28,7 @@ from drcompat.models.metadata import MetadataError
 from drcompat.params import ExplanationParams, PredictionParams, parse_explanation_params, parse_prediction_params
 from drcompat.result import PredictionResult
 from drcompat.storage import Storage, storage_from_settings
+from drcompat.timeseries import parse_time_series_params, plan_forecast
 
 CSV_MEDIA = "text/csv"
 JSON_MEDIA = "application/json"
@@ -108,13 +109,10 @@ class PredictionService:
 
     def _serve(self, request: PredictionRequest, trace: Trace, explain: bool) -> tuple[bytes, str]:
         deployment = self.deployment(request)
-        time_series = bool(deployment.settings.get("timeSeries"))
-        params = (
-            parse_explanation_params(request.query, time_series)
-            if explain
-            else parse_prediction_params(request.query, time_series)
-        )
         model = self.model(deployment, trace)
+        if model.time_series is not None:
+            return self._serve_time_series(request, trace, deployment, model, explain)
+        params = parse_explanation_params(request.query) if explain else parse_prediction_params(request.query)
         frame = decode_body(
             request.body,
             request.content_type,
@@ -131,6 +129,30 @@ class PredictionService:
             result.explanations = explain_rows(
                 model, frame, columns, result, params, settings.explain_max_evaluations, settings.explain_max_batch
             )
+        if wants_csv(request.accept):
+            return encode_csv(result), CSV_MEDIA
+        return encode_json(result), JSON_MEDIA
+
+    def _serve_time_series(
+        self, request: PredictionRequest, trace: Trace, deployment: Deployment, model: OnnxModel, explain: bool
+    ) -> tuple[bytes, str]:
+        """The same URL, detected by the model: forecasts from the history in the request."""
+        if explain:
+            raise BadRequest("Prediction explanations are not available for time series deployments.")
+        params = parse_prediction_params(request.query, time_series=True)
+        if params.passthrough_columns or params.passthrough_all:
+            raise BadRequest("passthroughColumns are not supported for time series deployments.")
+        ts_params = parse_time_series_params(request.query)
+        frame = decode_body(
+            request.body, request.content_type, request.content_encoding, self.settings.max_decompressed_bytes
+        )
+        names = [f.name for f in model.metadata.features]
+        forecast = plan_forecast(frame, model.time_series, ts_params, names)
+        trace.rows = len(frame)
+        scores = model.predict(forecast.features)
+        result = PredictionResult(metadata=model.metadata, rows=len(forecast.distances), values=scores.values)
+        result.time_series = forecast
+        self.apply_humility(deployment, model, forecast.features, result)
         if wants_csv(request.accept):
             return encode_csv(result), CSV_MEDIA
         return encode_json(result), JSON_MEDIA

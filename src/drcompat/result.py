@@ -13,6 +13,7 @@ from drcompat.models.metadata import ModelMetadata, TargetType
 if TYPE_CHECKING:
     from drcompat.explain.service import Explanations
     from drcompat.humility import HumilityResult
+    from drcompat.timeseries import Forecast
 
 
 @dataclass
@@ -27,6 +28,10 @@ class PredictionResult:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     explanations: Explanations | None = None  # predictionExplanations route only
     humility: HumilityResult | None = None  # deployments with humility rules
+    time_series: Forecast | None = None  # time-series deployments: what each row forecasts
+
+    def row_ids(self) -> np.ndarray:
+        return self.time_series.row_ids if self.time_series is not None else np.arange(self.rows)
 
     @property
     def target_type(self) -> TargetType:

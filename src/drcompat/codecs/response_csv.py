@@ -59,9 +59,26 @@ def explanation_columns(result: PredictionResult) -> dict[str, object]:
     return columns
 
 
+def time_series_columns(result: PredictionResult) -> pd.DataFrame:
+    """DataRobot's time-series output columns: series id, FORECAST_POINT, the time column,
+    FORECAST_DISTANCE (the series and time columns keep their uploaded names and values)."""
+    forecast = result.time_series
+    assert forecast is not None
+    spec = result.metadata.raw["timeSeries"]
+    columns: dict[str, object] = {}
+    if spec.get("seriesIdColumn"):
+        columns[spec["seriesIdColumn"]] = forecast.series
+    columns["FORECAST_POINT"] = pd.DatetimeIndex(forecast.forecast_points).strftime("%Y-%m-%dT%H:%M:%SZ")
+    columns[spec["datetimeColumn"]] = forecast.original
+    columns["FORECAST_DISTANCE"] = forecast.distances
+    return pd.DataFrame(columns, index=pd.RangeIndex(result.rows))
+
+
 def encode_csv(result: PredictionResult) -> bytes:
     """Passthrough columns first (as DataRobot's batch output), then the prediction columns."""
     frame = prediction_columns(result)
+    if result.time_series is not None:
+        frame = pd.concat([time_series_columns(result), frame], axis=1)
     if result.passthrough is not None:
         frame = pd.concat([result.passthrough.reset_index(drop=True), frame], axis=1)
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")

@@ -139,9 +139,40 @@ def _humility_pieces(result: PredictionResult) -> Pieces:
     return pieces
 
 
+def iso_tokens(stamps: np.ndarray, template: str) -> np.ndarray:
+    """Datetimes as quoted ISO 8601 strings (vectorised through pandas' formatter)."""
+    text = pd.DatetimeIndex(stamps).strftime(template).to_numpy(dtype=object)
+    return np.char.add(np.char.add('"', text.astype(str)), '"').astype(bytes).astype(object)
+
+
+def _time_series_pieces(result: PredictionResult) -> Pieces:
+    forecast = result.time_series
+    assert forecast is not None
+    series = value_tokens(pd.Series(forecast.series, dtype=object))
+    if result.metadata.raw.get("timeSeries", {}).get("seriesIdColumn") is None:
+        series = np.full(result.rows, b"null", dtype=object)
+    return [
+        b'{"seriesId":',
+        series,
+        b',"forecastPoint":',
+        iso_tokens(forecast.forecast_points, "%Y-%m-%dT%H:%M:%SZ"),
+        b',"timestamp":',
+        iso_tokens(forecast.timestamps, "%Y-%m-%dT%H:%M:%S.%fZ"),
+        b',"forecastDistance":',
+        number_tokens(forecast.distances),
+        b',"originalFormatTimestamp":',
+        value_tokens(pd.Series(forecast.original, dtype=object)),
+        b",",
+    ]
+
+
 def encode_json(result: PredictionResult) -> bytes:
     pieces = _prediction_pieces(result)
-    pieces += [b',"rowId":', number_tokens(np.arange(result.rows))]
+    if result.time_series is not None:
+        first = pieces[0]
+        assert isinstance(first, bytes) and first.startswith(b"{")
+        pieces = [*_time_series_pieces(result), first[1:], *pieces[1:]]
+    pieces += [b',"rowId":', number_tokens(result.row_ids())]
     if result.humility is not None:
         pieces += _humility_pieces(result)
     if result.explanations is not None:

@@ -46,6 +46,7 @@ class OnnxModel:
         self.background: dict[str, np.ndarray] | None = None
         self.background_scores: Scores | None = None
         self.explanation_plan: Any = None  # a shapley.Plan, built with the background at load
+        self.time_series: Any = None  # a timeseries.TimeSeriesSpec for time-series models
 
     def attach_background(self, columns: dict[str, np.ndarray]) -> None:
         """Keep the explanation background and the model's scores on it (computed once)."""

@@ -62,6 +62,13 @@ class ModelStore:
         except Exception as exc:  # onnxruntime raises its own types for corrupt graphs
             raise ModelError(f"Model {model_id} could not be loaded: the ONNX graph is invalid.") from exc
         self._attach_background(model)
+        if "timeSeries" in metadata.raw:
+            from drcompat.timeseries import TimeSeriesSpec
+
+            try:
+                model.time_series = TimeSeriesSpec.from_metadata(metadata.raw["timeSeries"], metadata.target_name)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelError(f"Model {model_id} could not be loaded: its timeSeries section is invalid.") from exc
         return model
 
     def _attach_background(self, model: OnnxModel) -> None:
