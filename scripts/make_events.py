@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "layers" / "models" / "samples"
 BINARY, REGRESSION, MULTICLASS = "65f1a0000000000000000001", "65f1a0000000000000000002", "65f1a0000000000000000003"
+TIMESERIES = "65f1a0000000000000000004"
 TOKEN = "Bearer demo-token-0123456789abcdef"  # noqa: S105 - the documented public demo token
 BOUNDARY = "----drcompatFormBoundary7MA4YWxkTrZu0gW"
 
@@ -111,6 +112,9 @@ def main() -> None:
         ),
         "predict-csv-accept-csv.json": api_event(
             REGRESSION, regression_csv, "text/csv", headers={"Accept": "text/csv"}
+        ),
+        "predict-timeseries.json": api_event(
+            TIMESERIES, (SAMPLES / "daily_sales_timeseries.csv").read_bytes(), "text/csv"
         ),
         "explain-csv.json": api_event(
             BINARY, binary_csv, "text/csv", route="predictionExplanations", query={"maxExplanations": ["3"]}
