@@ -20,6 +20,7 @@ from drcompat.errors import ModelError
 from drcompat.humility import Rule, RuleError, parse_rules
 from drcompat.models.metadata import OBJECT_ID
 from drcompat.storage import Storage, StorageKeyError
+from drcompat.yamlio import load_yaml
 
 DEPLOYMENTS_KEY = "deployments.yaml"
 SHA256_HEX = 64
@@ -148,7 +149,7 @@ class DeploymentRegistry:
             version = self.storage.version(DEPLOYMENTS_KEY)
             if version is not None and version == self._version and self._snapshot is not None:
                 return
-            snapshot = parse_registry(yaml.safe_load(self.storage.read(DEPLOYMENTS_KEY)))
+            snapshot = parse_registry(load_yaml(self.storage.read(DEPLOYMENTS_KEY)))
         except (StorageKeyError, yaml.YAMLError, RegistryError) as exc:
             log.error("deployments.yaml rejected, keeping the last good copy: %s", exc)
             return

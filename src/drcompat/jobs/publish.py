@@ -26,6 +26,7 @@ from drcompat.features import feature_columns, text_columns
 from drcompat.models import ModelMetadata, ModelStore, OnnxModel
 from drcompat.models.metadata import MetadataError
 from drcompat.storage import Storage
+from drcompat.yamlio import load_yaml
 
 HIGHER_IS_BETTER = {"accuracy": True, "r2": True, "auc": True, "rmse": False, "mae": False, "logloss": False}
 KEEP_PREVIOUS = 10
@@ -61,7 +62,7 @@ def publish_candidate(storage: Storage, folder: Path) -> ModelMetadata:
     under a new model id."""
     try:
         onnx_bytes = (folder / "model.onnx").read_bytes()
-        document = yaml.safe_load((folder / "model.yaml").read_text())
+        document = load_yaml((folder / "model.yaml").read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise PublishError("The job left no readable candidate (model.onnx and model.yaml).") from exc
     if not isinstance(document, dict):
@@ -120,7 +121,7 @@ def compare(current: ModelMetadata, candidate: ModelMetadata, tolerance: float) 
 
 
 def _registry(storage: Storage) -> dict[str, Any]:
-    document = yaml.safe_load(storage.read(DEPLOYMENTS_KEY))
+    document = load_yaml(storage.read(DEPLOYMENTS_KEY))
     parse_registry(document)  # never write back a registry the service would reject
     return dict(document)
 

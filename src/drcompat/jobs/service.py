@@ -37,6 +37,7 @@ from drcompat.jobs.runner import run_job
 from drcompat.jobs.schedule import parse_schedule, utcnow
 from drcompat.jobs.tokens import issue_run_token, revoke_run_token
 from drcompat.storage import Storage, StorageKeyError
+from drcompat.yamlio import load_yaml
 
 SETTINGS_DEFAULTS: dict[str, Any] = {
     "networkAccess": "public",
@@ -98,7 +99,7 @@ class JobService:
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         try:
-            record = yaml.safe_load(self.storage.read(f"jobs/{self._id(job_id)}/job.yaml"))
+            record = load_yaml(self.storage.read(f"jobs/{self._id(job_id)}/job.yaml"))
         except StorageKeyError as exc:
             raise NotFound(f"Custom job {job_id} was not found.") from exc
         record["items"] = self.list_files(job_id)
@@ -307,14 +308,14 @@ class JobService:
 
     def get_run(self, job_id: str, run_id: str) -> dict[str, Any]:
         try:
-            return dict(yaml.safe_load(self.storage.read(f"jobs/{self._id(job_id)}/runs/{self._id(run_id)}/run.yaml")))
+            return dict(load_yaml(self.storage.read(f"jobs/{self._id(job_id)}/runs/{self._id(run_id)}/run.yaml")))
         except StorageKeyError as exc:
             raise NotFound(f"Run {run_id} of job {job_id} was not found.") from exc
 
     def list_runs(self, job_id: str) -> list[dict[str, Any]]:
         self.get_job(job_id)
         keys = [k for k in self.storage.list(f"jobs/{job_id}/runs/") if k.endswith("/run.yaml")]
-        return [dict(yaml.safe_load(self.storage.read(k))) for k in keys]
+        return [dict(load_yaml(self.storage.read(k))) for k in keys]
 
     def run_log(self, job_id: str, run_id: str) -> str:
         self.get_run(job_id, run_id)
@@ -351,12 +352,12 @@ class JobService:
 
     def list_policies(self, deployment_id: str | None = None) -> list[dict[str, Any]]:
         keys = [k for k in self.storage.list("policies/") if k.endswith(".yaml")]
-        policies = [dict(yaml.safe_load(self.storage.read(k))) for k in keys]
+        policies = [dict(load_yaml(self.storage.read(k))) for k in keys]
         return [p for p in policies if deployment_id is None or p["deploymentId"] == deployment_id]
 
     def get_policy(self, policy_id: str) -> dict[str, Any]:
         try:
-            return dict(yaml.safe_load(self.storage.read(f"policies/{self._id(policy_id)}.yaml")))
+            return dict(load_yaml(self.storage.read(f"policies/{self._id(policy_id)}.yaml")))
         except StorageKeyError as exc:
             raise NotFound(f"Retraining policy {policy_id} was not found.") from exc
 

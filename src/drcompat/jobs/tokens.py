@@ -12,6 +12,7 @@ import yaml
 
 from drcompat.deployments import DEPLOYMENTS_KEY, parse_registry
 from drcompat.storage import Storage
+from drcompat.yamlio import load_yaml
 
 _registry_lock = threading.Lock()  # one writer of deployments.yaml per process
 
@@ -21,7 +22,7 @@ def issue_run_token(storage: Storage, deployment_id: str, run_id: str, lifetime_
     token = secrets.token_urlsafe(32)
     name = f"run-{run_id}"
     with _registry_lock:
-        document = yaml.safe_load(storage.read(DEPLOYMENTS_KEY))
+        document = load_yaml(storage.read(DEPLOYMENTS_KEY))
         document.setdefault("tokens", {})[name] = {
             "sha256": hashlib.sha256(token.encode()).hexdigest(),
             "expiresAt": int(time.time() + lifetime_seconds + 60),
@@ -36,7 +37,7 @@ def issue_run_token(storage: Storage, deployment_id: str, run_id: str, lifetime_
 
 def revoke_run_token(storage: Storage, name: str) -> None:
     with _registry_lock:
-        document = yaml.safe_load(storage.read(DEPLOYMENTS_KEY))
+        document = load_yaml(storage.read(DEPLOYMENTS_KEY))
         document.get("tokens", {}).pop(name, None)
         for entry in (document.get("deployments") or {}).values():
             if name in entry.get("tokens", []):

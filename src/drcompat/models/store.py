@@ -13,6 +13,7 @@ from drcompat.features import feature_columns, text_columns
 from drcompat.models.metadata import MetadataError, ModelMetadata
 from drcompat.models.onnx_model import OnnxModel
 from drcompat.storage import Storage, StorageKeyError, StorageLimitError
+from drcompat.yamlio import load_yaml
 
 log = logging.getLogger(__name__)
 BACKGROUND_FILE = "background.csv"
@@ -39,7 +40,7 @@ class ModelStore:
 
     def metadata(self, model_id: str) -> ModelMetadata:
         try:
-            doc = yaml.safe_load(self._read(model_id, "model.yaml"))
+            doc = load_yaml(self._read(model_id, "model.yaml"))
             metadata = ModelMetadata.from_dict(doc)
         except (StorageKeyError, yaml.YAMLError, MetadataError) as exc:
             raise ModelError(f"Model {model_id} could not be loaded: its metadata is missing or invalid.") from exc
