@@ -59,6 +59,7 @@ class AsgiCaller:
         # 100,000 JSON rows pass the 10 MB gateway default: lift the limits for the measurement.
         limits = {"max_body_bytes": 1 << 28, "max_decompressed_bytes": 1 << 28}
         self.app = create_app(Settings(storage_root=BUCKET, **limits), warm=True)
+        # The loop runs on the main thread, as uvicorn's and Mangum's do.
         self.loop = asyncio.new_event_loop()
 
     def post(self, body: bytes, content_type: bytes) -> bytes:

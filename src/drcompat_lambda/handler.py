@@ -59,7 +59,9 @@ def build_handler(service_name: str) -> tuple[Handler, Any]:
     """The Lambda entry point and the ASGI app it serves (the app is exposed for tests)."""
     logger = Logger(service=service_name)
     metrics = Metrics(namespace=NAMESPACE, service=service_name)
-    settings = Settings()
+    # One request at a time per container, and Mangum runs a fresh event loop per invocation, so a
+    # thread-pool hop would only start a new thread for nothing.
+    settings = Settings(explain_inline=True)
     app = create_app(settings, warm=True, observer=request_observer(metrics, logger))
     asgi = Mangum(app, lifespan="off")
 

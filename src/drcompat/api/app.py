@@ -27,7 +27,6 @@ from drcompat.predict import PredictionRequest, PredictionService, Trace
 
 log = logging.getLogger("drcompat.api")
 PREFIX = "/predApi/v1.0"
-INLINE_BODY_BYTES = 32 * 1024
 NOT_FOUND = (
     "The requested URL was not found on the server.  If you entered the URL manually, "
     "please check your spelling and try again."
@@ -143,7 +142,7 @@ def create_app(
                     datarobot_key=headers.get("datarobot-key"),
                     query=request.query_params.multi_items(),
                 )
-                if len(body) <= inline:  # well under a millisecond of work: skip the thread hop
+                if len(body) <= inline:  # milliseconds of work: no thread hop
                     content, media_type = serve(prediction_request, trace)
                 else:  # onnxruntime and pandas release the GIL: the event loop keeps serving
                     content, media_type = await run_in_threadpool(serve, prediction_request, trace)
@@ -165,14 +164,14 @@ def create_app(
         (
             "predictions",
             service.predict,
-            INLINE_BODY_BYTES,
+            settings.inline_body_bytes,
             PREDICTION_PARAMETERS,
             "Score rows with a deployment's model",
         ),
         (
             "predictionExplanations",
             service.explain,
-            0,
+            settings.inline_body_bytes if settings.explain_inline else 0,
             EXPLANATION_PARAMETERS,
             "Score rows and explain each prediction",
         ),
