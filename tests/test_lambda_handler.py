@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import logging
+import os
 import sys
 from types import ModuleType, SimpleNamespace
 
@@ -199,3 +200,25 @@ def test_jobrunner_serves_the_jobs_api_event(bucket, monkeypatch):
     jobrunner = load_handler("jobrunner")
     meta, body = invoke(jobrunner, "jobrunner-api-list-jobs.json")
     assert meta["status"] == 200 and body == {"count": 0, "data": []}
+
+
+def test_jobs_api_in_lambda_starts_runs_in_another_invocation(bucket, monkeypatch):
+    """With DRC_JOBRUNNER_ARN set, POST .../runs/ hands the queued run to an async invoke."""
+    import drcompat_lambda.jobrunner as jobrunner_module
+
+    launched: list[tuple] = []
+    monkeypatch.setenv("DRC_STORAGE_ROOT", str(bucket))
+    monkeypatch.setenv("DRC_JOBRUNNER_ARN", "arn:aws:lambda:us-east-1:123456789012:function:drcompat-jobrunner")
+    monkeypatch.setattr(jobrunner_module, "async_launcher", lambda arn: lambda *args: launched.append((arn, *args)))
+    jobrunner = load_handler("jobrunner")
+    event = json.loads((EVENTS / "jobrunner-api-list-jobs.json").read_text())
+    create = {**event, "httpMethod": "POST", "body": json.dumps({"name": "j"}), "isBase64Encoded": False}
+    created = jobrunner.handler(create, context())
+    job_id = json.loads(created["body"])["id"]
+    path = f"/api/v2/customJobs/{job_id}/runs/"
+    start = {**create, "path": path, "body": json.dumps({"runtimeParameterValues": {"a": 1}})}
+    answer = jobrunner.handler(start, context())
+    assert answer["statusCode"] == 202
+    run = json.loads(answer["body"])
+    assert run["status"] == "queued"
+    assert launched == [(os.environ["DRC_JOBRUNNER_ARN"], job_id, {"a": 1}, None, run["id"])]

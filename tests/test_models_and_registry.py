@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import AUTH, BINARY, REGRESSION, REGRESSION_MODEL, sample, url
-from onnx_factory import DIABETES, linear_regression, point_deployment, publish
+from onnx_factory import linear_regression, point_deployment, publish
 
 CSV = {**AUTH, "Content-Type": "text/csv"}
 NEW_MODEL = "65f1b00000000000000000aa"
@@ -125,8 +125,3 @@ def test_concurrent_requests_during_a_version_swap_never_fail(client, bucket):
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(call, range(80)))
     assert statuses == [200] * 80
-
-
-def test_features_used_are_exactly_the_metadata_list(bucket):
-    meta = yaml.safe_load((bucket / "models" / REGRESSION_MODEL / "model.yaml").read_text())
-    assert [f["name"] for f in meta["features"]] == DIABETES

@@ -58,8 +58,14 @@ def build_handler() -> Any:
     target, role = os.environ.get("DRC_JOBRUNNER_ARN"), os.environ.get("DRC_SCHEDULER_ROLE_ARN")
     if target and role:  # policies created through the API get their own EventBridge schedule
         schedules = EventBridgeSchedules(target, role, endpoint_url=os.environ.get("DRC_SCHEDULER_ENDPOINT_URL"))
+    function_arn = os.environ.get("DRC_JOBRUNNER_ARN")
     jobs = JobService(
-        storage, credentials=credential_store(settings), endpoint=settings.public_url, schedules=schedules
+        storage,
+        credentials=credential_store(settings),
+        endpoint=settings.public_url,
+        schedules=schedules,
+        platform_isolated=os.environ.get("DRC_NETWORK_ISOLATED_BY_PLATFORM", "").lower() == "true",
+        launcher=async_launcher(function_arn) if function_arn else None,
     )
     app = create_app(settings, jobs=jobs)
     asgi = Mangum(app, lifespan="off")

@@ -48,10 +48,6 @@ class ModelCache:
             _, evicted = self._models.popitem(last=False)
             total -= evicted.size_bytes
 
-    def __contains__(self, model_id: str) -> bool:
-        with self._lock:
-            return model_id in self._models
-
     def ids(self) -> list[str]:
         """Model ids from least to most recently used."""
         with self._lock:
