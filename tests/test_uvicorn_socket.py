@@ -5,30 +5,15 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import threading
-import time
 
 import pytest
-import uvicorn
 
-from conftest import BINARY, MULTICLASS, TOKEN, free_port, sample, url
-from drcompat.api import create_app
+from conftest import BINARY, MULTICLASS, TOKEN, sample, url
 
 
 @pytest.fixture
-def server(settings):
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield port
-    instance.should_exit = True
-    thread.join(5)
+def server(live_server):
+    return int(live_server.rsplit(":", 1)[1])
 
 
 def test_keep_alive_connection_serves_many_requests(server):

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
+from drcompat.api.routes.version import add_version_routes
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import credential_store
@@ -196,6 +197,7 @@ def create_app(
         endpoint=settings.public_url,
     )
     add_job_routes(app, service, app.state.jobs)
+    add_version_routes(app, service)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:
