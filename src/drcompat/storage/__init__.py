@@ -15,4 +15,7 @@ __all__ = [
     "LocalStorage",
     "Storage",
     "StorageConflict",
-    "StorageKeyError", "StorageLimitError", "storage_from_settings"]
+    "StorageKeyError",
+    "StorageLimitError",
+    "storage_from_settings",
+]
