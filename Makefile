@@ -69,7 +69,7 @@ HOST_PIP = $(HOST_PY) -m pip
 build-CoreLayer:
 	rm -rf "$(ARTIFACTS_DIR)/python"
 	$(HOST_PIP) install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp \
-		--python-version $(LAMBDA_PYTHON) --only-binary=:all: $(PLATFORMS) -r requirements.txt aws-xray-sdk==2.15.0
+		--python-version $(LAMBDA_PYTHON) --only-binary=:all: $(PLATFORMS) -r requirements.txt aws-xray-sdk==2.15.0 uvicorn==0.54.0
 	cp -r src/drcompat src/drcompat_lambda "$(ARTIFACTS_DIR)/python/"
 	$(PYTHON) scripts/strip_bundle.py "$(ARTIFACTS_DIR)/python" --runtime-provided
 ifeq ($(PRECOMPILE),1)
