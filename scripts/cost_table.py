@@ -67,7 +67,7 @@ def sagemaker_cost(prices: dict[str, Any], memory_mb: int, ms: float, moved_byte
 
 def table(durations: dict[str, dict[str, Any]], prices: dict[str, Any], memory_mb: int) -> list[str]:
     sizes = sorted({int(n) for door in durations.values() for n in door})
-    head = " ".join(f"{f'{n:,} rows':>12}" for n in sizes)
+    head = " ".join(f"{n:>7,} row{'s' if n != 1 else ' '}" for n in sizes)
     lines = [
         f"$ per million prediction requests: {prices['region']} list prices of {prices['as_of']} (pricing.yaml), "
         f"function memory {memory_mb} MB",
@@ -112,7 +112,7 @@ def main() -> int:
         from bench_lambda import measure, print_table
 
         durations = measure()
-        print("Measured per-event durations (benchmarks/bench_lambda.py):")
+        print("Measured per-event durations (benchmarks/bench_lambda.py, fastest call):")
         print_table(durations)
         print()
     for line in table(durations, prices, args.memory_mb or default_memory_mb()):
