@@ -167,9 +167,11 @@ def test_template_builds_each_door_under_its_condition(template):
         assert "Events" not in resources[function]["Properties"]  # no unconditional route left
         url = resources[f"{function}Url"]["Properties"]
         assert url["AuthType"] == "NONE"  # the app authenticates (see the comment there)
-    # The REST paths exist only with RestDoor.
-    for path, item in resources["PredictionApi"]["Properties"]["DefinitionBody"]["paths"].items():
+    # The REST paths exist only with RestDoor, and a changed door reaches the stage.
+    api = resources["PredictionApi"]["Properties"]
+    for path, item in api["DefinitionBody"]["paths"].items():
         assert item["If"][0] == "RestDoor", path
+    assert api["AlwaysDeploy"] is True and api["MergeDefinitions"] is True
 
 
 def test_template_routes_match_the_events(template):
