@@ -174,7 +174,7 @@ def measure(
 
 def print_table(results: dict[str, dict[str, Any]], emit: Callable[[str], None] = print) -> None:
     sizes = sorted({int(n) for door in results.values() for n in door})
-    header = f"{'door':20} | " + " ".join(f"{f'{n} rows ms':>14} {'/asgi':>6}" for n in sizes)
+    header = f"{'door':20} | " + " ".join(f"{n:>7,} row{'s' if n != 1 else ' '} ms {'/asgi':>6}" for n in sizes)
     emit(header)
     emit("-" * len(header))
     peer = results.get("asgi")
