@@ -169,8 +169,10 @@ def test_template_builds_each_door_under_its_condition(template):
         assert url["AuthType"] == "NONE"  # the app authenticates (see the comment there)
     # The REST paths exist only with RestDoor, and a changed door reaches the stage.
     api = resources["PredictionApi"]["Properties"]
-    for path, item in api["DefinitionBody"]["paths"].items():
-        assert item["If"][0] == "RestDoor", path
+    paths = api["DefinitionBody"]["paths"]
+    predictions = [path for path in paths if path.startswith("/predApi/")]
+    assert len(predictions) == 2 and all(paths[path]["If"][0] == "RestDoor" for path in predictions)
+    assert "If" not in paths["/api/v2/{proxy+}"]  # the jobs API stays with every door
     assert api["AlwaysDeploy"] is True and api["MergeDefinitions"] is True
 
 
@@ -181,8 +183,21 @@ def test_template_routes_match_the_events(template):
         if name.startswith("http-api/"):
             assert event_file(name)["routeKey"] in routes, name
     rest_paths = set(resources["PredictionApi"]["Properties"]["DefinitionBody"]["paths"])
-    for name in ("predict-csv.json", "explain-csv.json"):
+    for name in ("predict-csv.json", "explain-csv.json", "jobrunner-api-list-jobs.json"):
         assert event_file(name)["resource"] in rest_paths
+
+
+def test_no_function_event_on_the_rest_api(template):
+    """A SAM Api event would put the function's ARN in the API's body while the job runner's
+    DRC_PUBLIC_URL names the API: a circular dependency CloudFormation refuses."""
+    for name, resource in template["Resources"].items():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            assert event["Type"] != "Api", name
+    body = json.dumps(template["Resources"]["PredictionApi"]["Properties"]["DefinitionBody"])
+    assert "JobRunnerFunction" not in body and "${AWS::StackName}-jobrunner" in body
+    assert template["Resources"]["JobRunnerFunction"]["Properties"]["FunctionName"] == {
+        "Sub": "${AWS::StackName}-jobrunner"
+    }
 
 
 def test_template_wires_the_web_adapter_for_the_streaming_door_only(template):
