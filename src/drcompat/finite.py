@@ -41,12 +41,15 @@ def check_finite_frame(frame: pd.DataFrame) -> None:
     check_finite_inputs({str(name): numeric[name].to_numpy(dtype=np.float64) for name in numeric.columns})
 
 
+def _non_finite_rows(array: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(np.asarray(array, dtype=np.float64)).reshape(len(array), -1)
+    return np.asarray(~finite.all(axis=1))
+
+
 def check_finite_outputs(values: np.ndarray | None, probabilities: np.ndarray | None) -> None:
     """400 naming the rows for which the model returned NaN or an infinity."""
-    bad = np.zeros(0, dtype=bool)
-    if values is not None:
-        bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
-    if probabilities is not None:
-        bad = ~np.isfinite(np.asarray(probabilities, dtype=np.float64)).reshape(len(probabilities), -1).all(axis=1)
-    if bool(bad.any()):
-        raise BadRequest(f"The model returned a non-finite prediction (NaN or infinity) for row {_rows(bad)}.")
+    for output in (values, probabilities):
+        if output is not None:
+            bad = _non_finite_rows(output)
+            if bool(bad.any()):
+                raise BadRequest(f"The model returned a non-finite prediction (NaN or infinity) for row {_rows(bad)}.")

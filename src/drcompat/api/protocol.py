@@ -2,7 +2,7 @@
 
 What uvicorn answers itself, before any ASGI app runs, becomes DataRobot-shaped here: a framing
 error (``Content-Length: -1``, a bad request line, a head over ``max_header_bytes``) is a JSON 400
-(414 when the request line alone is too long) with the X-DataRobot-* and CORS headers, not plain
+(414 when the request line alone is over ``max_request_line``) with the X-DataRobot-* and CORS headers, not plain
 text. It also adds what uvicorn lacks: a deadline for a request head once it starts arriving
 (a slow trickle of headers is answered 408 and closed), an idle timer on fresh connections, and a
 connection cap that first closes the longest-idle keep-alive connection to make room and only
@@ -69,6 +69,7 @@ class LimitedH11Protocol(H11Protocol):
     max_connections: ClassVar[int] = 200
     header_timeout: ClassVar[float] = 10.0
     max_header_bytes: ClassVar[int] = 16 * 1024
+    max_request_line: ClassVar[int] = 8192
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -98,6 +99,7 @@ class LimitedH11Protocol(H11Protocol):
             oldest = min(idle, key=lambda c: c.idle_since or now)
             log.info("connection limit reached: closing a connection idle for %.0f s", now - (oldest.idle_since or now))
             oldest.transport.close()
+            self.connections.discard(oldest)  # closing completes later: count it gone now
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.cancel_head_timer()
@@ -107,6 +109,12 @@ class LimitedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.idle_since = None
+        if self.conn.their_state is h11.IDLE:  # a head is arriving: h11 checks its size only while
+            buffered = self.conn.trailing_data[0] + data  # incomplete, so a whole one is measured here
+            end = buffered.find(b"\r\n\r\n")
+            if (end if end >= 0 else len(buffered)) > self.max_header_bytes:
+                self.refuse_head(buffered)
+                return
         super().data_received(data)
         waiting_for_head = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
         if waiting_for_head and self.head_timer is None:
@@ -135,13 +143,20 @@ class LimitedH11Protocol(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn calls this inside its ``except h11.RemoteProtocolError``: say what was wrong."""
         error = sys.exc_info()[1]
-        buffered, _ = self.conn.trailing_data
-        status, message = 400, f"Malformed HTTP request: {error or msg}."
         if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
-            if b"\n" not in buffered:
-                status, message = 414, f"The request line is longer than {self.max_header_bytes} bytes."
-            else:
-                message = f"The request headers are larger than {self.max_header_bytes} bytes."
+            self.refuse_head(self.conn.trailing_data[0])
+            return
+        self.refuse(400, f"Malformed HTTP request: {error or msg}.")
+
+    def refuse_head(self, buffered: bytes) -> None:
+        """A head over max_header_bytes: 414 if the request line alone is, else 400."""
+        line_end = buffered.find(b"\n")
+        if line_end < 0 or line_end > self.max_request_line:
+            self.refuse(414, f"The request line is longer than {self.max_request_line} bytes.")
+        else:
+            self.refuse(400, f"The request headers are larger than {self.max_header_bytes} bytes.")
+
+    def refuse(self, status: int, message: str) -> None:
         log.info("refused a malformed request (%d): %s", status, message)
         self.cancel_head_timer()
         self.write_and_close(status, message)
@@ -152,11 +167,14 @@ class LimitedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def protocol_class(max_connections: int, header_timeout: float, max_header_bytes: int) -> type[LimitedH11Protocol]:
+def protocol_class(
+    max_connections: int, header_timeout: float, max_header_bytes: int, max_request_line: int
+) -> type[LimitedH11Protocol]:
     """A protocol class carrying one server's limits (uvicorn takes a class, not an instance)."""
     attributes = {
         "max_connections": max_connections,
         "header_timeout": header_timeout,
         "max_header_bytes": max_header_bytes,
+        "max_request_line": max_request_line,
     }
     return type("DataRobotH11Protocol", (LimitedH11Protocol,), attributes)

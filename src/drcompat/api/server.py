@@ -27,7 +27,12 @@ def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int, log_l
         host=host,
         port=port,
         log_level=log_level,
-        http=protocol_class(settings.max_connections, settings.header_timeout_seconds, settings.max_header_bytes),
+        http=protocol_class(
+            settings.max_connections,
+            settings.header_timeout_seconds,
+            settings.max_header_bytes,
+            settings.max_request_line_bytes,
+        ),
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=int(settings.keep_alive_seconds),
         limit_concurrency=None,  # the protocol caps connections itself, idle ones closed first
