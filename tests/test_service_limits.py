@@ -19,6 +19,7 @@ import uvicorn
 from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, TOKEN, free_port, sample, url
 from drcompat.api import create_app
 from drcompat.api.server import uvicorn_config
+from drcompat.api.slots import widest_row
 from drcompat.config import Settings
 from drcompat.predict import PredictionRequest, PredictionService, Trace
 
@@ -216,6 +217,42 @@ def test_gzip_bodies_are_scored_off_the_loop(serve):
     service.release.set()
     thread.join(20)
     assert results[0][0] == 200
+
+
+def wide_csv(extra_columns: int = 1500) -> bytes:
+    lines = sample("diabetes_binary").splitlines()[:3]
+    extra = [b",".join(b"x%d" % i for i in range(extra_columns))] + [b",".join([b"1"] * extra_columns)] * 2
+    return b"\n".join(line + b"," + more for line, more in zip(lines, extra, strict=True)) + b"\n"
+
+
+def test_a_small_but_wide_body_is_scored_off_the_loop(serve):
+    server = serve(GatedService)  # default inline size: only the width sends it to a worker
+    service = server.config.app.state.service  # type: ignore[attr-defined]
+    results: list[tuple[int, bytes]] = []
+    wide = post_in_thread(server.port, wide_csv(), results)
+    assert service.entered.acquire(timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.request("GET", "/health")
+    assert connection.getresponse().status == 200
+    service.release.set()
+    wide.join(20)
+    assert results[0][0] == 200 and len(json.loads(results[0][1])["data"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "fields"),
+    [
+        (b"a,b,c\n1,2,3\n", "text/csv", 3),
+        (b'[{"a":1,"b":2},{"a":3,"b":4,"c":5,"d":6}]', "application/json", 2),
+        (
+            b'--x\r\nContent-Disposition: form-data; name="file"\r\n\r\n' + b",".join([b"c"] * 50) + b"\n",
+            "multipart/form-data; boundary=x",
+            50,
+        ),
+    ],
+)
+def test_the_width_sniffed_for_the_inline_decision(body, content_type, fields):
+    assert widest_row(body, content_type) == fields
 
 
 def test_a_body_shorter_than_its_content_length_is_408(serve):

@@ -33,20 +33,21 @@ class Settings(BaseSettings):
     model_cache_max_models: int = 16
     model_cache_max_bytes: int = 1024 * 1024 * 1024
     registry_ttl_seconds: float = 1.0
-    # Uncompressed prediction bodies up to this size are scored on the event loop: scoring takes
-    # milliseconds, and handing it to a worker thread measured slower (~23 ms instead of ~15 ms
-    # for 10,000 rows, about 0.7 MB of CSV); larger ones go to a worker thread. Explanations, which
-    # take seconds, go to the thread pool so a server keeps answering, unless explain_inline is
-    # set (Lambda: one request per container, and a fresh event loop per invocation, so a hop
-    # would start a thread each time; there every body is scored inline).
-    inline_body_bytes: int = 1024 * 1024
+    # Uncompressed prediction bodies up to this size (and up to 1,000 columns) are scored on the
+    # event loop: scoring takes milliseconds, and handing it to a worker thread measured slower
+    # (~23 ms instead of ~15 ms for 10,000 rows: 0.5 MB of CSV, 1.1 MB of JSON); larger, wider or
+    # compressed ones go to a worker thread. Explanations, which take seconds, go to the thread
+    # pool so a server keeps answering, unless explain_inline is set (Lambda: one request per
+    # container, and a fresh event loop per invocation, so a hop would start a thread each time;
+    # there every body is scored inline).
+    inline_body_bytes: int = 2 * 1024 * 1024
     explain_inline: bool = False
     # Larger (or compressed) bodies wait for one of scoring_threads worker slots before their body
     # is read, so a flood of large bodies holds at most this many in memory at once.
     scoring_threads: int = 2
     # Per request: cells (rows x columns, as sent) and columns; 413 past either, checked from the
     # CSV header and line count before a frame is built where the body allows it.
-    max_cells: int = 5_000_000
+    max_cells: int = 2_000_000
     max_columns: int = 20_000
     # The local server (uvicorn): the whole body within body_timeout_seconds of its first byte,
     # never idle longer than body_idle_timeout_seconds (408 either way); a request head within

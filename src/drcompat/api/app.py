@@ -20,7 +20,7 @@ from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.api.routes.version import add_version_routes
-from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots
+from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import credential_store
@@ -159,10 +159,10 @@ def create_app(
                         datarobot_key=headers.get("datarobot-key"),
                         query=request.query_params.multi_items(),
                     )
-                    if not large and len(body) <= inline:  # milliseconds of work: no thread hop
+                    if not large and fits_inline(body, prediction_request.content_type, inline):  # no thread hop
                         content, media_type = serve(prediction_request, trace)
                     else:  # onnxruntime and pandas release the GIL: the event loop keeps serving
-                        if not large:  # a chunked body that turned out large
+                        if not large:  # a chunked or wide body
                             await stack.enter_async_context(slots.slot())
                         if await request.is_disconnected():
                             raise ClientDisconnect()
@@ -176,7 +176,7 @@ def create_app(
                 observe(route, deployment_id, trace, exc.status_code, started)
                 return json_error(exc.status_code, str(exc.detail), trace_headers(trace))
             except ClientDisconnect:
-                log.info("%s: the client disconnected before its answer", route)
+                log.debug("%s: the client disconnected before its answer", route)  # uvicorn's protocol logs it at INFO
                 observe(route, deployment_id, trace, CLIENT_CLOSED, started)
                 return Response(status_code=CLIENT_CLOSED)
             except Exception:

@@ -136,7 +136,7 @@ class DataRobotHeaders:
         try:
             await self.app(scope, receive, send_with_headers)
         except ClientDisconnect:  # the client went away mid-body: nothing to answer, nothing broke
-            log.info("client disconnected before sending the whole body: %s %s", scope["method"], scope["path"])
+            log.debug("client disconnected before sending the whole body: %s %s", scope["method"], scope["path"])
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

@@ -63,6 +63,24 @@ def over_capacity(limit: int) -> Any:
     return DataRobotHeaders(app)
 
 
+class RefusalLog:
+    """One warning per second at most under a flood, with the count since the last one."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = 0.0
+
+    def note(self, limit: int) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            log.warning("connection limit (%d) reached: answered 503 to %d connection(s)", limit, self.count)
+            self.count, self.last = 0, now
+
+
+refused = RefusalLog()
+
+
 class LimitedH11Protocol(H11Protocol):
     """Configured per server by :func:`protocol_class` (uvicorn instantiates it per connection)."""
 
@@ -82,7 +100,7 @@ class LimitedH11Protocol(H11Protocol):
         if len(self.connections) > self.max_connections:
             self.close_idle_connection()
         if len(self.connections) > self.max_connections:
-            log.warning("connection limit (%d) reached: answering 503", self.max_connections)
+            refused.note(self.max_connections)
             self.app = over_capacity(self.max_connections)
 
     def close_idle_connection(self) -> None:
@@ -146,7 +164,8 @@ class LimitedH11Protocol(H11Protocol):
         if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
             self.refuse_head(self.conn.trailing_data[0])
             return
-        self.refuse(400, f"Malformed HTTP request: {error or msg}.")
+        reason = str(error or msg).split(":")[0]  # h11's reason, without the bytes it quotes
+        self.refuse(400, f"Malformed HTTP request: {reason}.")
 
     def refuse_head(self, buffered: bytes) -> None:
         """A head over max_header_bytes: 414 if the request line alone is, else 400."""

@@ -5,6 +5,7 @@ PORT=8080 python -m drcompat.api.server
 
 from __future__ import annotations
 
+import logging
 import os
 
 import uvicorn
@@ -41,6 +42,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int, log_l
 
 def main() -> None:
     settings = Settings()
+    level = os.environ.get("LOG_LEVEL", "info").upper()
+    logging.basicConfig(level=level, format="%(levelname)-9s %(name)s: %(message)s")  # uvicorn's own lines keep theirs
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     app = create_app(settings, warm=True)
