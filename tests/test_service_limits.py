@@ -513,3 +513,15 @@ def test_a_non_finite_prediction_is_the_same_400_in_json_and_csv(bucket, client)
         url(REGRESSION), content=sample("diabetes_regression"), headers={**AUTH, "Content-Type": "text/csv"}
     )
     assert finite.status_code == 200
+
+
+def test_a_chunked_body_of_unknown_size_is_scored(live_server):
+    port = int(live_server.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = big_csv(5000)
+    chunks = (body[i : i + 4096] for i in range(0, len(body), 4096))
+    connection.request(
+        "POST", url(BINARY), body=chunks, headers={**AUTH, "Content-Type": "text/csv"}, encode_chunked=True
+    )
+    response = connection.getresponse()
+    assert response.status == 200 and len(json.loads(response.read())["data"]) == 5000

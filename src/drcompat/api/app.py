@@ -130,9 +130,10 @@ def create_app(
     slots = ScoringSlots(settings.scoring_threads)
 
     def endpoint(route: str, serve: Callable[[PredictionRequest, Trace], tuple[bytes, str]], inline: int) -> Any:
-        """One route over the service. Uncompressed bodies up to ``inline`` bytes are scored on the
-        event loop; larger or compressed ones wait for a scoring slot (before their body is read,
-        when Content-Length tells) and are scored on a worker thread, so the loop keeps serving."""
+        """One route over the service. Uncompressed bodies up to ``inline`` bytes (and not wide) are
+        scored on the event loop; larger, wider or compressed ones are scored on a worker thread,
+        holding one of a few scoring slots, so the loop keeps serving and memory stays bounded.
+        The slot is taken before the body is read when its size is unknown or over ``inline``."""
 
         async def answer(deployment_id: str, request: Request) -> Response:
             started = time.perf_counter()
@@ -141,12 +142,12 @@ def create_app(
             declared = headers.get("content-length", "")
             compressed = headers.get("content-encoding", "identity").strip().lower() != "identity"
             # (an inline limit at the inflated-body limit means every body: the Lambda adapter)
-            large = (compressed and inline < settings.max_decompressed_bytes) or (
-                declared.isdigit() and int(declared) > inline
-            )
+            everything_inline = inline >= settings.max_decompressed_bytes
+            off_loop = compressed and not everything_inline
+            slot_first = not everything_inline and (off_loop or not declared.isdigit() or int(declared) > inline)
             try:
                 async with AsyncExitStack() as stack:
-                    if large:
+                    if slot_first:
                         await stack.enter_async_context(slots.slot())
                     body = await read_body(request, settings.max_body_bytes)
                     prediction_request = PredictionRequest(
@@ -159,10 +160,12 @@ def create_app(
                         datarobot_key=headers.get("datarobot-key"),
                         query=request.query_params.multi_items(),
                     )
-                    if not large and fits_inline(body, prediction_request.content_type, inline):  # no thread hop
+                    if everything_inline or (
+                        not off_loop and fits_inline(body, prediction_request.content_type, inline)
+                    ):
                         content, media_type = serve(prediction_request, trace)
                     else:  # onnxruntime and pandas release the GIL: the event loop keeps serving
-                        if not large:  # a chunked or wide body
+                        if not slot_first:  # a small but wide body
                             await stack.enter_async_context(slots.slot())
                         if await request.is_disconnected():
                             raise ClientDisconnect()
