@@ -3,7 +3,8 @@
 It sets X-DataRobot-Request-Id and X-DataRobot-Execution-Time, DataRobot's CORS headers, answers
 preflight requests, and refuses request lines over the limit with 414 before any routing.
 It also times the body as the app reads it (408 for a body that stops or trickles past its
-limits) and logs a client that went away at INFO rather than as an error.
+limits) and ends quietly when the client went away mid-body (no error traceback; the local
+server's protocol logs the disconnect at INFO).
 (Pure ASGI rather than BaseHTTPMiddleware: no extra task or body copy per request.)
 """
 

@@ -43,7 +43,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int, log_l
 def main() -> None:
     settings = Settings()
     level = os.environ.get("LOG_LEVEL", "info").upper()
-    logging.basicConfig(level=level, format="%(levelname)-9s %(name)s: %(message)s")  # uvicorn's own lines keep theirs
+    level = level if level in logging.getLevelNamesMapping() else "DEBUG"  # uvicorn also knows "trace"
+    logging.basicConfig(level=level, format="%(levelname)-9s %(name)s: %(message)s")  # uvicorn keeps its own
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     app = create_app(settings, warm=True)
