@@ -525,3 +525,38 @@ def test_a_chunked_body_of_unknown_size_is_scored(live_server):
     )
     response = connection.getresponse()
     assert response.status == 200 and len(json.loads(response.read())["data"]) == 5000
+
+
+class RecordingService(PredictionService):
+    """Records the thread each request is scored on."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.threads: list[str] = []
+
+    def predict(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[bytes, str]:
+        self.threads.append(threading.current_thread().name)
+        return super().predict(request, trace)
+
+
+@pytest.mark.parametrize(("everything_inline", "worker"), [(False, True), (True, False)])
+def test_where_compressed_and_wide_bodies_are_scored(bucket, everything_inline, worker):
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    overrides = {"inline_body_bytes": sys.maxsize, "explain_inline": True} if everything_inline else {}
+    settings = Settings(storage_root=bucket, registry_ttl_seconds=0.0, **overrides)  # type: ignore[arg-type]
+    service = RecordingService(settings)
+    with TestClient(create_app(settings, service=service)) as client:
+        headers = {**AUTH, "Content-Type": "text/csv"}
+        gzipped = client.post(
+            url(BINARY),
+            content=gzip.compress(sample("diabetes_binary")),
+            headers={**headers, "Content-Encoding": "gzip"},
+        )
+        wide = client.post(url(BINARY), content=wide_csv(), headers=headers)
+        small = client.post(url(BINARY), content=sample("diabetes_binary"), headers=headers)
+    assert [gzipped.status_code, wide.status_code, small.status_code] == [200, 200, 200]
+    on_worker = [name.startswith("AnyIO worker thread") for name in service.threads]
+    assert on_worker == [worker, worker, False]  # the Lambda adapter's settings keep all inline
