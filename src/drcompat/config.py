@@ -52,3 +52,8 @@ class Settings(BaseSettings):
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
+    # Monitoring: capture from every scored request, flushed to storage in batches every
+    # flush_seconds (or at flush_rows waiting rows); what a killed container can lose is bounded by both.
+    monitoring_enabled: bool = True
+    monitoring_flush_seconds: float = 10.0
+    monitoring_flush_rows: int = 50_000
