@@ -8,13 +8,13 @@ training frequencies). Every bin layout ends with one bin for missing values.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from drcompat.models.metadata import ModelMetadata, TargetType
 
@@ -43,35 +43,19 @@ class Bins:
         """Counts per bin (missing last), vectorised over a whole batch."""
         values = np.asarray(values).reshape(-1)
         if self.labels:
-            text = values.astype(str)
-            missing = _missing(values)
-            index = np.full(len(text), len(self.labels), dtype=np.int64)
-            for i, label in enumerate(self.labels):
-                index[text == label] = i
+            missing = np.asarray(pd.isna(values)) | (values == "")
+            codes = pd.Categorical(values.astype(str), categories=self.labels).codes.astype(np.int64)
+            index = np.where(codes < 0, len(self.labels), codes)
             index[missing] = self.size - 1
         else:
-            numbers = _as_float(values)
+            numbers = values.astype(np.float64) if values.dtype.kind in "fiub" else _as_float(values)
             index = np.searchsorted(np.asarray(self.edges), numbers, side="right")
             index[np.isnan(numbers)] = self.size - 1
         return np.bincount(index, minlength=self.size)
 
 
-def _missing(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind == "O":
-        return np.array([v is None or (isinstance(v, float) and math.isnan(v)) or v == "" for v in values], bool)
-    return np.zeros(len(values), bool)
-
-
 def _as_float(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind in "fiub":
-        return values.astype(np.float64)
-    out = np.full(len(values), np.nan)
-    for i, v in enumerate(values):
-        with contextlib.suppress(TypeError, ValueError):
-            out[i] = float(v)
-    return out
+    return np.asarray(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype=np.float64)
 
 
 def _normal_baseline(edges: tuple[float, ...], stats: dict[str, Any]) -> tuple[float, ...]:

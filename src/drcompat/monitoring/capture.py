@@ -172,25 +172,29 @@ class MonitoringSink:
         for key, (response, execution) in timings.items():
             aggregates[key]["responseHist"] = latency_bins(response)
             aggregates[key]["executionHist"] = latency_bins(execution)
+        groups: dict[tuple[str, datetime, str], list[ScoredBatch]] = {}
         for batch in scored:
             hour = hour_of(datetime.fromtimestamp(batch.at, UTC))
-            meta = batch.metadata
-            row = aggregates.setdefault((batch.deployment_id, hour, meta.model_id), _empty(hour, meta.model_id))
+            groups.setdefault((batch.deployment_id, hour, batch.metadata.model_id), []).append(batch)
+        for (deployment_id, hour, model_id), group in groups.items():
+            # one vectorised binning per feature over the whole group, not one per request
+            meta = group[-1].metadata
+            row = aggregates.setdefault((deployment_id, hour, model_id), _empty(hour, model_id))
             baseline = model_baseline(meta)
-            features = row.setdefault("features", {})
-            for bins in baseline.features:
-                if bins.name in batch.columns:
-                    counts = bins.count(batch.columns[bins.name])
-                    previous = features.get(bins.name)
-                    features[bins.name] = counts if previous is None else previous + counts
-            predicted = prediction_values(meta, batch.values, batch.probabilities, batch.label_index)
-            counts = baseline.prediction.count(predicted)
-            row["predictionHist"] = counts if "predictionHist" not in row else row["predictionHist"] + counts
+            row["features"] = {
+                bins.name: bins.count(np.concatenate([np.asarray(b.columns[bins.name]).reshape(-1) for b in group]))
+                for bins in baseline.features
+                if all(bins.name in b.columns for b in group)
+            }
+            predicted_parts = [prediction_values(meta, b.values, b.probabilities, b.label_index) for b in group]
+            predicted = np.concatenate(predicted_parts)
+            row["predictionHist"] = baseline.prediction.count(predicted)
             row["scoredRows"] += len(predicted)
             if predicted.dtype.kind == "f":
                 row["predictionSum"] += float(np.nansum(predicted))
-            if batch.association_ids is not None:
-                associations.setdefault((batch.deployment_id, hour), []).extend(_associations(batch, predicted))
+            for batch, values in zip(group, predicted_parts, strict=True):
+                if batch.association_ids is not None:
+                    associations.setdefault((deployment_id, hour), []).extend(_associations(batch, values))
         parts = 0
         for (deployment_id, hour, _), row in aggregates.items():
             row["features"] = {k: [int(c) for c in v] for k, v in row.get("features", {}).items()}
