@@ -49,7 +49,7 @@ svg text{font-size:10px;fill:#52606d} #error{color:#b42318;font-weight:600}
     return node;
   }
   function frame(id, label) {
-    var svg = el("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label});
+    var svg = el("svg", {width: "100%", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label});
     el("line", {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#9aa5b1"}, svg);
     el("line", {x1: L, y1: T, x2: L, y2: H - B, stroke: "#9aa5b1"}, svg);
     document.getElementById(id).appendChild(svg);
