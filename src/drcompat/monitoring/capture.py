@@ -148,7 +148,8 @@ class MonitoringSink:
         for at, record, consumer, execution_ms in requests:
             hour = hour_of(datetime.fromtimestamp(at, UTC))
             key = (record.deployment_id, hour, record.model_id)
-            row = aggregates.setdefault(key, _empty(hour, record.model_id))
+            row = aggregates.setdefault(key, _empty(hour, record.model_id, at))
+            _seen(row, at)
             row["requests"] += 1
             if record.status < 400:
                 row["predictions"] += record.rows
@@ -179,7 +180,9 @@ class MonitoringSink:
         for (deployment_id, hour, model_id), group in groups.items():
             # one vectorised binning per feature over the whole group, not one per request
             meta = group[-1].metadata
-            row = aggregates.setdefault((deployment_id, hour, model_id), _empty(hour, model_id))
+            row = aggregates.setdefault((deployment_id, hour, model_id), _empty(hour, model_id, group[0].at))
+            for batch in group:
+                _seen(row, batch.at)
             baseline = model_baseline(meta)
             row["features"] = {
                 bins.name: bins.count(np.concatenate([np.asarray(b.columns[bins.name]).reshape(-1) for b in group]))
@@ -208,10 +211,16 @@ class MonitoringSink:
         return parts
 
 
-def _empty(hour: datetime, model_id: str | None) -> dict[str, Any]:
+def _seen(row: dict[str, Any], at: float) -> None:
+    row["first"], row["last"] = min(row["first"], at), max(row["last"], at)
+
+
+def _empty(hour: datetime, model_id: str | None, at: float) -> dict[str, Any]:
     return {
         "hour": hour.isoformat(),
         "modelId": model_id,
+        "first": at,  # epoch seconds of the first and last record in the row
+        "last": at,
         "requests": 0,
         "predictions": 0,
         "userErrors": 0,

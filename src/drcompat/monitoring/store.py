@@ -112,6 +112,8 @@ def merge(into: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if key in ("hour", "modelId"):
             into[key] = value
+        elif key in ("first", "last"):
+            into[key] = value if key not in into else (min if key == "first" else max)(into[key], value)
         elif key == "consumers":
             into[key] = sorted(set(into.get(key, [])) | set(value))
         elif isinstance(value, dict):
