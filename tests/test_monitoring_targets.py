@@ -57,6 +57,15 @@ def test_regression_accuracy_and_drift(client):
     assert metrics["R Squared"]["value"] == pytest.approx(r2) and metrics["R Squared"]["baselineValue"] == 0.447563
     target = client.get(f"/api/v2/deployments/{REGRESSION}/targetDrift/", headers=AUTH).json()
     assert target["sampleSize"] == len(rows) and target["driftScore"] is not None
+    names: list[str] = []
+    page = client.get(f"/api/v2/deployments/{REGRESSION}/featureDrift/?limit=4&metric=hellinger", headers=AUTH).json()
+    while True:  # the pages chain with next, keeping the other parameters
+        assert page["metric"] == "hellinger" and page["count"] == len(page["data"]) <= 4
+        names += [d["name"] for d in page["data"]]
+        if not page["next"]:
+            break
+        page = client.get(page["next"], headers=AUTH).json()
+    assert sorted(names) == sorted(["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"])
 
 
 def test_multiclass_accuracy(client):

@@ -236,7 +236,7 @@ class PredictionService:
 def association_column(deployment: Deployment, frame: pd.DataFrame) -> np.ndarray | None:
     """The association ids of the rows, when the deployment names a column (400 if required and absent)."""
     setting = deployment.settings.get("associationId")
-    if not isinstance(setting, dict) or not setting.get("columnNames"):
+    if not isinstance(setting, dict) or not isinstance(setting.get("columnNames"), list) or not setting["columnNames"]:
         return None
     name = str(setting["columnNames"][0])
     if name in frame.columns:

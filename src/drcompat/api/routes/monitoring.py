@@ -10,8 +10,10 @@ DataRobot's camelCase.
 from __future__ import annotations
 
 import itertools
+import secrets
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import FastAPI, Request
@@ -80,7 +82,7 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
         return f"{base}/monitoringStatus/{status_id}/"
 
     def accepted(request: Request, deployment_id: str, kind: str, detail: dict[str, Any]) -> Response:
-        status_id = f"{int(datetime.now(UTC).timestamp() * 1000):013d}{kind[:3]}"
+        status_id = f"{int(datetime.now(UTC).timestamp() * 1000):013d}{secrets.token_hex(6)}"
         record = {"status": "COMPLETED", "kind": kind, **detail, "created": iso(datetime.now(UTC))}
         storage.write(f"monitoring/{deployment_id}/status/{status_id}.json", orjson.dumps(record))
         location = status_location(request, deployment_id, status_id)
@@ -202,11 +204,14 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
         if offset < 0 or limit < 1:
             raise BadRequest("offset must be 0 or more and limit 1 or more.")
         page = data[offset : offset + limit]
-        base = f"{str(request.url).split('?')[0]}"
-        query = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
-        extra = "".join(f"&{k}={v}" for k, v in query.items())
-        following = f"{base}?offset={offset + limit}&limit={limit}{extra}" if offset + limit < len(data) else None
-        previous = f"{base}?offset={max(0, offset - limit)}&limit={limit}{extra}" if offset > 0 else None
+        base = str(request.url).split("?")[0]
+        query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
+
+        def link(start: int) -> str:
+            return f"{base}?{urlencode([('offset', start), ('limit', limit), *query])}"
+
+        following = link(offset + limit) if offset + limit < len(data) else None
+        previous = link(max(0, offset - limit)) if offset > 0 else None
         return {
             "period": period.as_json(),
             "metric": metric,
