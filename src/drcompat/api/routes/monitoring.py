@@ -20,6 +20,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from drcompat.api.routes.monitoring_page import PAGE
+from drcompat.api.routes.monitoring_schemas import (
+    AccuracyOut,
+    AccuracyOverTimeOut,
+    FeatureDriftOut,
+    ServiceStatsOut,
+    ServiceStatsOverTimeOut,
+    SettingsOut,
+    TargetDriftOut,
+)
 from drcompat.auth import authenticate, token_from_header
 from drcompat.deployments import Deployment
 from drcompat.errors import BadRequest, Forbidden, NotFound
@@ -91,7 +100,7 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
         )
 
     # --- association ID settings and actuals ------------------------------------------------
-    @app.get(API + "/settings/", summary="Deployment settings (the association ID part)")
+    @app.get(API + "/settings/", summary="Deployment settings (the association ID part)", response_model=SettingsOut)
     async def get_settings(deployment_id: str, request: Request) -> dict[str, Any]:
         return {"associationId": association_settings(deployment_for(request, deployment_id))}
 
@@ -125,7 +134,7 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
         return Response(orjson.dumps(record), 303, headers={"Location": done}, media_type="application/json")
 
     # --- service health ---------------------------------------------------------------------
-    @app.get(API + "/serviceStats/", summary="Service health over a period")
+    @app.get(API + "/serviceStats/", summary="Service health over a period", response_model=ServiceStatsOut)
     async def service_stats(deployment_id: str, request: Request) -> dict[str, Any]:
         deployment = deployment_for(request, deployment_id)
         period = period_of(request)
@@ -138,7 +147,11 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
         )
         return {"period": period.as_json(), "metrics": metrics, "modelId": model_id or deployment.model_id}
 
-    @app.get(API + "/serviceStatsOverTime/", summary="One service health metric per time bucket")
+    @app.get(
+        API + "/serviceStatsOverTime/",
+        summary="One service health metric per time bucket",
+        response_model=ServiceStatsOverTimeOut,
+    )
     async def service_stats_over_time(deployment_id: str, request: Request) -> dict[str, Any]:
         deployment = deployment_for(request, deployment_id)
         period = period_of(request)
@@ -168,7 +181,11 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
             raise BadRequest(f"metric must be one of {', '.join(METRICS)}.")
         return metric
 
-    @app.get(API + "/targetDrift/", summary="Drift of the predictions from the training baseline")
+    @app.get(
+        API + "/targetDrift/",
+        summary="Drift of the predictions from the training baseline",
+        response_model=TargetDriftOut,
+    )
     async def target_drift(deployment_id: str, request: Request) -> dict[str, Any]:
         deployment = deployment_for(request, deployment_id)
         meta, period, metric = metadata_for(deployment, request), period_of(request), drift_metric(request)
@@ -185,7 +202,11 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
             "segmentValue": None,
         }
 
-    @app.get(API + "/featureDrift/", summary="Drift of every feature from the training baseline")
+    @app.get(
+        API + "/featureDrift/",
+        summary="Drift of every feature from the training baseline",
+        response_model=FeatureDriftOut,
+    )
     async def feature_drift(deployment_id: str, request: Request) -> dict[str, Any]:
         deployment = deployment_for(request, deployment_id)
         meta, period, metric = metadata_for(deployment, request), period_of(request), drift_metric(request)
@@ -226,7 +247,9 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
     def threshold_of(deployment: Deployment) -> float | None:
         return deployment.prediction_threshold
 
-    @app.get(API + "/accuracy/", summary="Accuracy metrics from predictions matched with actuals")
+    @app.get(
+        API + "/accuracy/", summary="Accuracy metrics from predictions matched with actuals", response_model=AccuracyOut
+    )
     async def accuracy(deployment_id: str, request: Request) -> dict[str, Any]:
         deployment = deployment_for(request, deployment_id)
         meta, period = metadata_for(deployment, request), period_of(request)
@@ -250,7 +273,9 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
             "metrics": {d["metric"]: {k: v for k, v in d.items() if k != "metric"} for d in data},
         }
 
-    @app.get(API + "/accuracyOverTime/", summary="One accuracy metric per time bucket")
+    @app.get(
+        API + "/accuracyOverTime/", summary="One accuracy metric per time bucket", response_model=AccuracyOverTimeOut
+    )
     async def accuracy_over_time(deployment_id: str, request: Request) -> dict[str, Any]:
         deployment = deployment_for(request, deployment_id)
         meta, period = metadata_for(deployment, request), period_of(request)
