@@ -137,7 +137,8 @@ svg text{font-size:10px;fill:#52606d} #error{color:#b42318;font-weight:600}
   }
   var end = new Date(); end.setUTCMinutes(0, 0, 0); end = new Date(end.getTime() + 3600e3);
   var start = new Date(end.getTime() - 24 * 3600e3);
-  var url = "/api/v2/deployments/" + encodeURIComponent(deployment) + "/monitoringOverview/?bucketSize=PT1H&start=" +
+  // relative, so a stage path in front (API Gateway /Prod/...) is kept
+  var url = "../../api/v2/deployments/" + encodeURIComponent(deployment) + "/monitoringOverview/?bucketSize=PT1H&start=" +
     encodeURIComponent(start.toISOString()) + "&end=" + encodeURIComponent(end.toISOString());
   fetch(url, {headers: {Authorization: "Bearer " + token}}).then(function (r) {
     return r.json().then(function (body) { if (!r.ok) throw new Error(body.message || r.status); return body; });
