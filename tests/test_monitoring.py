@@ -65,7 +65,12 @@ def clean_bucket(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[Served]:
-    settings = Settings(storage_root=clean_bucket(tmp_path), registry_ttl_seconds=0.0, monitoring_flush_seconds=3600)
+    settings = Settings(
+        storage_root=clean_bucket(tmp_path),
+        registry_ttl_seconds=0.0,
+        monitoring_enabled=True,
+        monitoring_flush_seconds=3600,
+    )
     with Served(settings) as served:
         yield served
 
@@ -82,6 +87,7 @@ def on_s3(s3_endpoint: str, tmp_path: Path) -> Iterator[Served]:
         s3_endpoint_url=s3_endpoint,
         model_download_dir=tmp_path / "dl",
         registry_ttl_seconds=0,
+        monitoring_enabled=True,
         monitoring_flush_seconds=3600,
     )
     with Served(settings) as served:

@@ -56,3 +56,20 @@ def test_jobrunner_compacts_finished_hours_and_queries_agree(tmp_path: Path, mon
     assert totals()["requests"] == 10 and totals()["consumers"] == ["a", "b", "c"]
     ids = {r["id"] for r in queries.read_rows(storage, BINARY, "associations", period.start, period.end)}
     assert ids == {"x", "y"}
+
+
+def test_predict_lambda_captures_into_the_bucket(tmp_path: Path, monkeypatch):
+    bucket = clean_bucket(tmp_path)
+    monkeypatch.setenv("DRC_STORAGE_ROOT", str(bucket))
+    monkeypatch.setenv("DRC_MONITORING_ENABLED", "true")
+    predict = load_handler("predict")
+    event = json.loads((EVENTS / "predict-csv.json").read_text())
+    for _ in range(3):
+        assert predict.handler(event, context())["statusCode"] == 200
+    assert predict.app.state.service.sink.flush() >= 1
+    deployment = event["pathParameters"]["deploymentId"]
+    now = datetime.now(UTC)
+    period = Period(now - timedelta(hours=1), now + timedelta(hours=1))
+    merged = queries.merged(queries.aggregate_rows(LocalStorage(bucket), deployment, period))
+    assert merged["requests"] == 3 and merged["predictions"] == 60 and merged["cacheHits"] == 3
+    assert sum(merged["features"]["bmi"]) == 60 and sum(merged["predictionHist"]) == 60

@@ -21,7 +21,12 @@ CSV = {**AUTH, "Content-Type": "text/csv"}
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(storage_root=clean_bucket(tmp_path), registry_ttl_seconds=0, monitoring_flush_seconds=3600)
+    settings = Settings(
+        storage_root=clean_bucket(tmp_path),
+        registry_ttl_seconds=0,
+        monitoring_enabled=True,
+        monitoring_flush_seconds=3600,
+    )
     app = create_app(settings)
     with TestClient(app) as test_client:
         test_client.sink = app.state.service.sink  # type: ignore[attr-defined]

@@ -28,7 +28,9 @@ TRAINING = pd.read_csv(DEMO_BUCKET / "datasets" / "diabetes_binary.csv")
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, JobService]]:
     bucket = clean_bucket(tmp_path)
-    app = create_app(Settings(storage_root=bucket, registry_ttl_seconds=0, monitoring_flush_seconds=3600))
+    app = create_app(
+        Settings(storage_root=bucket, registry_ttl_seconds=0, monitoring_enabled=True, monitoring_flush_seconds=3600)
+    )
     with TestClient(app) as client:
         client.app_state = app.state  # type: ignore[attr-defined]
         yield client, JobService(LocalStorage(bucket))
