@@ -99,3 +99,14 @@ def test_bad_triggers_are_refused(world):
     for bad in ({"type": "weather"}, {"type": "dataDrift", "threshold": -1}, {"type": "dataDrift", "metric": "x"}):
         with pytest.raises(BadRequest):
             jobs.attach_policy(BINARY, job["id"], YEARLY, trigger=bad)
+
+
+def test_policies_api_takes_a_trigger(world):
+    client, jobs = world
+    job = quick_job(jobs)
+    path = f"/api/v2/deployments/{BINARY}/retrainingPolicies/"
+    body = {"jobId": job["id"], "schedule": YEARLY, "trigger": {"type": "dataDrift", "threshold": 0.2}}
+    created = client.post(path, json=body, headers=AUTH)
+    assert created.status_code == 201 and created.json()["trigger"] == {"type": "dataDrift", "threshold": 0.2}
+    refused = client.post(path, json={**body, "trigger": {"type": "dataDrift", "threshold": "high"}}, headers=AUTH)
+    assert refused.status_code == 400 and "threshold" in refused.json()["message"]
