@@ -20,7 +20,14 @@ serve: $(STAMP)
 	$(BIN)/python -m drcompat.api.server
 
 ## Set up and run the linters, the whole test suite, and the Lambda bundle build checks.
-test: $(STAMP) lint build-check build unit
+test: $(STAMP) lint build-check build browser unit
+
+## The monitoring page is tested in headless Chromium: install it where apt-get can (CI runs as root).
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq chromium) || \
+	  echo "chromium could not be installed: the monitoring page test will be skipped"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest

@@ -11,7 +11,10 @@ preprocessing pipeline with 60 boosted trees), prints the median time of:
 * raw   - the same parse + run, serialising only the bare probability array (a lower bound that
           skips most of the response bytes: not the same rows, shown for context);
 
-as ratios, with the peak Python-heap memory (tracemalloc) of ours and the floor.
+as ratios, with the peak Python-heap memory (tracemalloc) of ours and the floor. Then the cost of
+monitoring's capture: the same 1-row (and 100-row) request with capture on and off, timed in
+alternating rounds in the same process, as a ratio (the background flushes run during the
+measurement, so their share is included).
 
     make bench            # or: python benchmarks/bench_predict.py --sizes 1 100 10000
 """
@@ -21,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import shutil
 import statistics
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -55,10 +60,11 @@ def make_rows(n: int) -> pd.DataFrame:
 class AsgiCaller:
     """Drive the ASGI app directly: the request's full server-side path with no client overhead."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path = BUCKET, monitoring: bool = True) -> None:
         # 100,000 JSON rows pass the 10 MB gateway default: lift the limits for the measurement.
         limits = {"max_body_bytes": 1 << 28, "max_decompressed_bytes": 1 << 28}
-        self.app = create_app(Settings(storage_root=BUCKET, **limits), warm=True)
+        settings = Settings(storage_root=root, monitoring_enabled=monitoring, **limits)
+        self.app = create_app(settings, warm=True)
         # The loop runs on the main thread, as uvicorn's and Mangum's do.
         self.loop = asyncio.new_event_loop()
 
@@ -184,13 +190,48 @@ def peak_mib(fn: Callable[[], object]) -> float:
     return peak / 2**20
 
 
+def capture_cost(root: Path, sizes: list[int], rounds: int = 20, reps: int = 40) -> None:
+    """Capture on vs off over the same rows, alternating rounds so drift on the machine hits both."""
+    on, off = AsgiCaller(root, monitoring=True), AsgiCaller(root, monitoring=False)
+    print()
+    print(f"{'capture':8} {'rows':>5} | {'on ms':>8} {'off ms':>8} | {'on/off':>7}")
+    for n in sizes:
+        body = make_rows(n).to_csv(index=False).encode()
+        times: dict[str, list[float]] = {"on": [], "off": []}
+        for caller in (on, off):
+            caller.post(body, b"text/csv")
+        for _ in range(rounds):
+            for name, caller in (("on", on), ("off", off)):
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    caller.post(body, b"text/csv")
+                    times[name].append(time.perf_counter() - t0)
+        t_on, t_off = statistics.median(times["on"]), statistics.median(times["off"])
+        print(f"{'csv':8} {n:>5} | {t_on * 1e3:>8.3f} {t_off * 1e3:>8.3f} | {t_on / t_off:>6.3f}x", flush=True)
+    sink = on.app.state.service.sink
+    written = sink.flush() if sink is not None else 0
+    print(f"(capture flushed {written} more part(s) at the end; {sink.dropped if sink else 0} records dropped)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 10_000, 100_000])
     parser.add_argument("--formats", nargs="+", default=["csv", "json"], choices=["csv", "json"])
+    parser.add_argument("--capture-only", action="store_true", help="only measure monitoring's capture cost")
     args = parser.parse_args()
+    # A private copy of the bucket: monitoring writes its records there, never into the checkout.
+    root = Path(tempfile.mkdtemp(prefix="drcompat-bench-"))
+    try:
+        shutil.copytree(BUCKET, root / "bucket", ignore=shutil.ignore_patterns("monitoring"))
+        if not args.capture_only:
+            table(args, root / "bucket")
+        capture_cost(root / "bucket", [1, 100])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
-    caller = AsgiCaller()
+
+def table(args: argparse.Namespace, root: Path) -> None:
+    caller = AsgiCaller(root)
     session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     header = f"{'format':6} {'rows':>7} | {'ours ms':>9} {'bare ms':>9} {'floor ms':>9} {'raw ms':>8} | "
     header += (

@@ -20,6 +20,9 @@ from drcompat.api.server import uvicorn_config
 from drcompat.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Monitoring capture writes into the storage root; tests that want it turn it on explicitly, so
+# apps over the bundled demo folder never write into the checkout.
+os.environ.setdefault("DRC_MONITORING_ENABLED", "false")
 DEMO_BUCKET = ROOT / "layers" / "models"
 SAMPLES = DEMO_BUCKET / "samples"
 TOKEN = "demo-token-0123456789abcdef"

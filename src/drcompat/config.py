@@ -75,3 +75,9 @@ class Settings(BaseSettings):
     # CSV answers of more rows than this are encoded and sent in pieces of this many rows (0: in one
     # piece). Set where the door streams: the function-URL door behind the Lambda Web Adapter.
     stream_csv_rows: int = 0
+
+    # Monitoring: capture from every scored request, flushed to storage in batches every
+    # flush_seconds (or at flush_rows waiting rows); what a killed container can lose is bounded by both.
+    monitoring_enabled: bool = True
+    monitoring_flush_seconds: float = 10.0
+    monitoring_flush_rows: int = 50_000

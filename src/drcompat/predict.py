@@ -7,6 +7,8 @@ bytes back. What the response headers need (model id, cache hit) is recorded on 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from drcompat.auth import authenticate, authorize, token_from_header
+from drcompat.capture import CaptureSink, ScoredBatch
 from drcompat.codecs.cells import CellLimits
 from drcompat.codecs.request import decode_body
 from drcompat.codecs.response_csv import encode_csv, iter_csv
@@ -35,6 +38,8 @@ from drcompat.timeseries import parse_time_series_params, plan_forecast
 
 CSV_MEDIA = "text/csv"
 JSON_MEDIA = "application/json"
+log = logging.getLogger(__name__)
+
 # An answer: bytes, or the pieces of a big CSV answer when the door streams (stream_csv_rows).
 Answer = bytes | Iterator[bytes]
 
@@ -46,6 +51,8 @@ class Trace:
     model_id: str | None = None
     cache_hit: bool | None = None
     rows: int = 0
+    consumer: str | None = None  # the token name (monitoring counts consumers)
+    execution_ms: float | None = None  # time spent scoring
 
 
 @dataclass
@@ -79,12 +86,15 @@ class PredictionService:
         self.store = ModelStore(self.storage, settings.onnx_intra_op_threads)
         self.cache = ModelCache(settings.model_cache_max_models, settings.model_cache_max_bytes)
         self.limits = CellLimits(settings.max_cells, settings.max_columns)
+        self.sink: CaptureSink | None = None  # monitoring's capture, when enabled
 
-    def deployment(self, request: PredictionRequest) -> Deployment:
+    def deployment(self, request: PredictionRequest, trace: Trace | None = None) -> Deployment:
         """Who may call what: 401 without valid credentials, 404 unknown id, 403 out of scope."""
         token = token_from_header(request.authorization)
         snapshot = self.registry.snapshot()
         token_name = authenticate(snapshot, token)
+        if trace is not None:
+            trace.consumer = token_name
         deployment = snapshot.deployments.get(request.deployment_id)
         if deployment is None:
             raise NotFound(f"Deployment {request.deployment_id} was not found.")
@@ -114,7 +124,7 @@ class PredictionService:
         return self._serve(request, trace or Trace(), explain=True)
 
     def _serve(self, request: PredictionRequest, trace: Trace, explain: bool) -> tuple[Answer, str]:
-        deployment = self.deployment(request)
+        deployment = self.deployment(request, trace)
         model = self.model(deployment, trace)
         if model.time_series is not None:
             return self._serve_time_series(request, trace, deployment, model, explain)
@@ -128,10 +138,15 @@ class PredictionService:
             self.limits,
         )
         trace.rows = len(frame)
+        association = association_column(deployment, frame)
         columns = feature_columns(frame, model.metadata)
         check_finite_inputs(columns)
+        started = time.perf_counter()
         result = self.score(model, deployment, frame, columns, params)
+        trace.execution_ms = (time.perf_counter() - started) * 1000.0
         self.apply_humility(deployment, model, columns, result)
+        if self.sink is not None:
+            self.capture(self.sink, deployment, model, columns, result, association)
         if isinstance(params, ExplanationParams):
             settings = self.settings
             result.explanations = explain_rows(
@@ -206,6 +221,25 @@ class PredictionService:
         return result
 
     @staticmethod
+    def capture(
+        sink: CaptureSink,
+        deployment: Deployment,
+        model: OnnxModel,
+        columns: dict[str, np.ndarray],
+        result: PredictionResult,
+        association: np.ndarray | None,
+    ) -> None:
+        """Hand the scored batch to monitoring; a failing sink never fails the prediction."""
+        values, probabilities, labels = result.values, result.probabilities, result.label_index
+        batch = ScoredBatch(
+            deployment.id, model.metadata, columns, values, probabilities, labels, association, time.time()
+        )
+        try:
+            sink.scored(batch)
+        except Exception:
+            log.exception("monitoring capture failed")
+
+    @staticmethod
     def apply_humility(
         deployment: Deployment, model: OnnxModel, columns: dict[str, np.ndarray], result: PredictionResult
     ) -> None:
@@ -217,6 +251,19 @@ class PredictionService:
         result.humility = evaluate_humility(
             deployment.humility_rules, model.metadata, columns, output, result.threshold
         )
+
+
+def association_column(deployment: Deployment, frame: pd.DataFrame) -> np.ndarray | None:
+    """The association ids of the rows, when the deployment names a column (400 if required and absent)."""
+    setting = deployment.settings.get("associationId")
+    if not isinstance(setting, dict) or not isinstance(setting.get("columnNames"), list) or not setting["columnNames"]:
+        return None
+    name = str(setting["columnNames"][0])
+    if name in frame.columns:
+        return frame[name].to_numpy()
+    if setting.get("requiredInPredictionRequests"):
+        raise BadRequest(f"The association ID column {name!r} is required in prediction requests.")
+    return None
 
 
 def passthrough_frame(frame: pd.DataFrame, params: PredictionParams) -> pd.DataFrame | None:

@@ -5,6 +5,7 @@ Scheduler payloads (the ``Input`` of a schedule):
 * ``{"action": "run-due-policies"}``: the template's default schedule; runs every policy due.
 * ``{"action": "run-policy", "policyId": ...}``: a per-policy schedule.
 * ``{"action": "run-job", "jobId": ..., "runtimeParameterValues": {...}, "deploymentId": ...}``.
+* ``{"action": "compact-monitoring"}``: hourly; folds each finished hour's monitoring parts.
 
 An API Gateway event is served by the same FastAPI app as the prediction functions (Mangum), so
 the custom-jobs API can be routed here; runs it starts finish within this invocation.
@@ -13,6 +14,7 @@ the custom-jobs API can be routed here; runs it starts finish within this invoca
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -20,14 +22,16 @@ from mangum import Mangum
 
 from drcompat.api import create_app
 from drcompat.config import Settings
+from drcompat.deployments import DeploymentRegistry
 from drcompat.errors import ApiError
 from drcompat.jobs.credentials import credential_store
 from drcompat.jobs.service import JobService
+from drcompat.monitoring.store import compact_recent
 from drcompat.storage import storage_from_settings
 from drcompat_lambda.schedules import EventBridgeSchedules
 
 logger = Logger(service="drcompat-jobrunner")
-ACTIONS = ("run-due-policies", "run-policy", "run-job")
+ACTIONS = ("run-due-policies", "run-policy", "run-job", "compact-monitoring")
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +79,11 @@ def build_handler() -> Any:
         if action not in ACTIONS:
             logger.warning("unknown job runner event", extra={"action": str(action)[:64]})
             return {"status": 400, "message": f"Unknown action {action!r}: expected one of {list(ACTIONS)}."}
+        if action == "compact-monitoring":
+            deployments = DeploymentRegistry(storage, 0).snapshot().deployments
+            folded = compact_recent(storage, deployments, datetime.now(UTC))
+            logger.info("monitoring compacted", extra={"parts": folded})
+            return {"status": 200, "action": action, "parts": folded}
         try:
             if action == "run-due-policies":
                 runs = jobs.run_due_policies()

@@ -21,12 +21,14 @@ from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.api.routes.credentials import add_credential_routes
 from drcompat.api.routes.environments import add_environment_routes
+from drcompat.api.routes.monitoring import add_monitoring_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import managed_credential_store
 from drcompat.jobs.service import JobService
+from drcompat.monitoring.capture import sink_for
 from drcompat.observe import Observer, RequestRecord
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
 from drcompat.predict import Answer, PredictionRequest, PredictionService, Trace
@@ -104,6 +106,8 @@ def create_app(
         description="DataRobot's Prediction API for deployments, served from ONNX models.",
     )
     app.state.service = service
+    if settings.monitoring_enabled and service.sink is None:
+        service.sink = sink_for(service, settings.monitoring_flush_seconds, settings.monitoring_flush_rows)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -120,12 +124,15 @@ def create_app(
         return json_error(400, "Invalid request parameters.")
 
     def observe(route: str, deployment_id: str, trace: Trace, status: int, started: float) -> None:
-        if observer is None:
+        if observer is None and service.sink is None:
             return
         elapsed = (time.perf_counter() - started) * 1000.0
         record = RequestRecord(route, deployment_id, status, trace.rows, trace.model_id, trace.cache_hit, elapsed)
         try:
-            observer(record)
+            if observer is not None:
+                observer(record)
+            if service.sink is not None:  # monitoring: service health per deployment
+                service.sink.finished(record, trace.consumer, trace.execution_ms)
         except Exception:  # metrics must never break an answer
             log.exception("observer failed")
 
@@ -235,6 +242,7 @@ def create_app(
     add_version_routes(app, service)
     add_credential_routes(app, service, credentials)
     add_environment_routes(app, service)
+    add_monitoring_routes(app, service)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

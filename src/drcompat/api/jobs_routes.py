@@ -143,7 +143,10 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
         if not isinstance(job_id, str) or not isinstance(schedule, str):
             raise BadRequest("A retraining policy needs jobId and schedule (rate(...) or cron(...)).")
         tolerance = data.get("tolerance", 0.0)
-        policy = await run_in_threadpool(lambda: jobs.attach_policy(deployment_id, job_id, schedule, tolerance))
+        trigger = data.get("trigger")  # optional: retrain on data drift or accuracy decline too
+        policy = await run_in_threadpool(
+            lambda: jobs.attach_policy(deployment_id, job_id, schedule, tolerance, trigger=trigger)
+        )
         return json_response(policy, 201)
 
     @app.get(f"{policies}/", summary="A deployment's retraining policies")

@@ -36,6 +36,7 @@ from drcompat.jobs.publish import new_object_id, promote, publish_candidate
 from drcompat.jobs.runner import run_job
 from drcompat.jobs.schedule import parse_schedule, utcnow
 from drcompat.jobs.tokens import issue_run_token, revoke_run_token
+from drcompat.monitoring.triggers import trigger_reason, validate_trigger
 from drcompat.storage import Storage, StorageKeyError
 from drcompat.yamlio import load_yaml
 
@@ -326,9 +327,16 @@ class JobService:
 
     # --- retraining policies ----------------------------------------------------------------
     def attach_policy(
-        self, deployment_id: str, job_id: str, schedule: str, tolerance: float = 0.0, enabled: bool = True
+        self,
+        deployment_id: str,
+        job_id: str,
+        schedule: str,
+        tolerance: float = 0.0,
+        enabled: bool = True,
+        trigger: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         parse_schedule(schedule)
+        trigger = validate_trigger(trigger)
         self.get_job(job_id)
         if deployment_id not in DeploymentRegistry(self.storage, 0).snapshot().deployments:
             raise NotFound(f"Deployment {deployment_id} was not found.")
@@ -345,6 +353,8 @@ class JobService:
             "lastRunAt": None,
             "lastRunId": None,
         }
+        if trigger is not None:
+            policy["trigger"] = trigger
         self.storage.write(f"policies/{policy['id']}.yaml", _dump(policy))
         if self.schedules is not None:
             self.schedules.upsert(policy)
@@ -378,7 +388,8 @@ class JobService:
             if not policy.get("enabled", True):
                 continue
             last = datetime.fromisoformat(policy["lastRunAt"]) if policy.get("lastRunAt") else None
-            if parse_schedule(policy["schedule"]).due(last, datetime.fromisoformat(policy["created"]), now):
+            scheduled = parse_schedule(policy["schedule"]).due(last, datetime.fromisoformat(policy["created"]), now)
+            if scheduled or trigger_reason(self.storage, policy, now):  # monitoring: drift or accuracy decline
                 due.append(policy)
         return due
 
