@@ -52,3 +52,11 @@ class Settings(BaseSettings):
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
+    # Batch predictions (local engine): where uploads, parts and job records live (never in the
+    # checkout), the worker threads of the server's pool, the default chunk size, the largest
+    # upload, and the S3 endpoints (besides AWS) a job's endpointUrl may name.
+    batch_root: Path = Path(tempfile.gettempdir()) / "drcompat-batch"
+    batch_workers: int = 2
+    batch_chunk_bytes: int = 8 * 1024 * 1024
+    batch_max_upload_bytes: int = 5 * 1024 * 1024 * 1024
+    batch_endpoint_urls: tuple[str, ...] = ()

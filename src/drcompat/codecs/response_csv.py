@@ -74,11 +74,15 @@ def time_series_columns(result: PredictionResult) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(result.rows))
 
 
-def encode_csv(result: PredictionResult) -> bytes:
+def response_frame(result: PredictionResult) -> pd.DataFrame:
     """Passthrough columns first (as DataRobot's batch output), then the prediction columns."""
     frame = prediction_columns(result)
     if result.time_series is not None:
         frame = pd.concat([time_series_columns(result), frame], axis=1)
     if result.passthrough is not None:
         frame = pd.concat([result.passthrough.reset_index(drop=True), frame], axis=1)
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame
+
+
+def encode_csv(result: PredictionResult) -> bytes:
+    return response_frame(result).to_csv(index=False, lineterminator="\n").encode("utf-8")
