@@ -12,17 +12,30 @@ import datarobot as dr
 import pandas as pd
 import pytest
 import uvicorn
+import yaml
 from datarobot.errors import ClientError
 from fastapi.testclient import TestClient
 
 from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, SAMPLES, TOKEN, free_port
 from drcompat.api import create_app
 from drcompat.config import Settings
+from s3_server import make_bucket
 
 
 @pytest.fixture
-def batch_settings(bucket: Path, tmp_path: Path) -> Settings:
-    return Settings(storage_root=bucket, registry_ttl_seconds=0.0, batch_root=tmp_path / "batch")
+def batch_settings(bucket: Path, tmp_path: Path, s3_endpoint: str) -> Settings:
+    credentials = tmp_path / "credentials.yaml"
+    credentials.write_text(
+        yaml.safe_dump({"moto": {"credentialType": "s3", "awsAccessKeyId": "testing", "awsSecretAccessKey": "testing"}})
+    )
+    credentials.chmod(0o600)
+    return Settings(
+        storage_root=bucket,
+        registry_ttl_seconds=0.0,
+        batch_root=tmp_path / "batch",
+        credentials_file=credentials,
+        batch_endpoint_urls=(s3_endpoint,),
+    )
 
 
 @pytest.fixture
@@ -220,3 +233,47 @@ def test_abort_a_job_waiting_for_data(dr_client, client):
     assert dr.BatchPredictionJob.get(job_id).get_status()["status"] == "ABORTED"
     upload = client.put(f"/api/v2/batchPredictions/{job_id}/csvUpload/", content=b"a\n1\n", headers=AUTH)
     assert upload.status_code == 422
+
+
+@pytest.mark.parametrize("credential", ["moto", None])  # a stored credential, or the default chain
+def test_s3_to_s3_job(dr_client, client, s3_endpoint, credential):
+    name = f"batch-{credential or 'role'}"
+    s3 = make_bucket(s3_endpoint, name)
+    frame = pd.concat([pd.read_csv(SAMPLES / "diabetes_binary.csv")] * 30, ignore_index=True)
+    data = frame.to_csv(index=False).encode()
+    s3.put_object(Bucket=name, Key="in/data.csv", Body=data)
+    job = dr.BatchPredictionJob.score_s3(
+        BINARY,
+        source_url=f"s3://{name}/in/data.csv",
+        destination_url=f"s3://{name}/out/scored.csv",
+        credential=credential,
+        endpoint_url=s3_endpoint,
+        passthrough_columns=["age"],
+        chunk_size=16 * 1024,
+    )
+    deadline = time.monotonic() + 60
+    while (status := job.get_status())["status"] not in ("COMPLETED", "FAILED", "ABORTED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status["status"] == "COMPLETED", status["status_details"]
+    assert status["scored_rows"] == len(frame)
+    assert status["job_spec"]["intake_settings"]["type"] == "s3"
+    body = s3.get_object(Bucket=name, Key="out/scored.csv")["Body"].read()
+    expected = expected_csv(client, BINARY, data, "?passthroughColumns=age")
+    pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(body)), expected)
+
+
+def test_s3_job_with_an_unknown_credential_fails_with_a_clear_status(dr_client, s3_endpoint):
+    job = dr.BatchPredictionJob.score_s3(
+        BINARY,
+        source_url="s3://nowhere/in.csv",
+        destination_url="s3://nowhere/out.csv",
+        credential="no-such-credential",
+        endpoint_url=s3_endpoint,
+    )
+    deadline = time.monotonic() + 30
+    while (status := job.get_status())["status"] not in ("COMPLETED", "FAILED", "ABORTED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status["status"] == "FAILED"
+    assert "no-such-credential" in status["status_details"]

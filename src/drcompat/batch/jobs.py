@@ -9,7 +9,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,6 +18,9 @@ from drcompat.batch.score import ScoreOptions
 from drcompat.errors import NotFound
 from drcompat.storage import Storage
 from drcompat.storage.base import StorageKeyError
+
+if TYPE_CHECKING:
+    from drcompat.config import Settings
 
 INITIALIZING, RUNNING, COMPLETED, ABORTED, FAILED = "INITIALIZING", "RUNNING", "COMPLETED", "ABORTED", "FAILED"
 FINISHED = (COMPLETED, ABORTED, FAILED)
@@ -106,3 +110,16 @@ class JobStore:
                 except (NotFound, ValueError, TypeError):
                     continue
         return sorted(jobs, key=lambda j: (j.created, j.id), reverse=True)
+
+
+def job_store(settings: Settings) -> JobStore:
+    """The bucket's ``batch/`` in AWS (where the engine's steps update records), else a local
+    folder outside the checkout."""
+    if settings.storage_backend == "s3" and settings.bucket:
+        from drcompat.storage.s3 import S3Storage
+
+        prefix = "/".join(p for p in (settings.bucket_prefix.strip("/"), "batch") if p)
+        return JobStore(S3Storage(settings.bucket, prefix, settings.s3_endpoint_url))
+    from drcompat.storage.local import LocalStorage
+
+    return JobStore(LocalStorage(Path(settings.batch_root) / "records"))

@@ -27,7 +27,7 @@ from drcompat.api.jobs_routes import json_body
 from drcompat.auth import authenticate, token_from_header
 from drcompat.batch.chunk import run_chunk
 from drcompat.batch.files import LocalFile
-from drcompat.batch.jobs import COMPLETED, FINISHED, INITIALIZING, BatchJob, JobStore, new_job_id
+from drcompat.batch.jobs import COMPLETED, FINISHED, INITIALIZING, BatchJob, job_store, new_job_id
 from drcompat.batch.plan import DEFAULT_CHUNK_BYTES, check_chunk_bytes, header_end
 from drcompat.batch.runner import BatchRunner
 from drcompat.batch.s3 import parse_s3_url
@@ -37,7 +37,6 @@ from drcompat.config import Settings
 from drcompat.errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge
 from drcompat.jobs.credentials import credential_store
 from drcompat.predict import PredictionService
-from drcompat.storage.local import LocalStorage
 
 BASE = "/api/v2/batchPredictions"
 NAMED_CHUNK_SIZES = ("auto", "fixed", "dynamic")
@@ -274,7 +273,7 @@ def build_runner(settings: Settings, service: PredictionService) -> BatchRunner:
     lookup = store.get if store else None
     root = Path(settings.batch_root)
     return BatchRunner(
-        JobStore(LocalStorage(root / "records")),
+        job_store(settings),
         root / "data",
         partial(run_chunk, service, credentials=lookup),
         ThreadPoolExecutor(max_workers=max(1, settings.batch_workers), thread_name_prefix="drcompat-chunk"),
