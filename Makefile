@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench bench-explain bench-coldstart models clean build sizes build-check
+.PHONY: serve test lint unit bench bench-explain bench-coldstart bench-batch models clean build sizes build-check
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench-explain: $(STAMP)
 ## Print a fresh process's time to its first answered Lambda event against the floor.
 bench-coldstart: $(STAMP)
 	$(BIN)/python benchmarks/bench_coldstart.py
+
+## Rows/s for a 1,000,000-row CSV: our batch path vs DataRobot's batch-scoring client and `drum score`
+## (each peer installed into its own venv under .bench/peers on first use; ROWS=... for fewer rows).
+ROWS ?= 1000000
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/bench_batch.py --rows $(ROWS)
 
 ## Rebuild the bundled demo models (deterministic; needs scikit-learn, dev only).
 models: $(STAMP)

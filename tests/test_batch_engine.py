@@ -7,10 +7,12 @@ import io
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import AUTH, BINARY, ROOT, SAMPLES
+from drcompat.batch.csv_writer import encode_frame
 from drcompat.batch.files import LocalFile
 from drcompat.batch.jobs import COMPLETED, FAILED, BatchJob, job_store, new_job_id
 from drcompat.batch.plan import plan_chunks
@@ -159,3 +161,26 @@ def test_state_machine_records_an_unreadable_input(aws):
         machine.run({"jobId": job.id, "numConcurrent": 2})
     record = job_store(settings).get(job.id)
     assert record.status == FAILED and "Cannot read s3://" in record.status_details
+
+
+def test_csv_writer_reads_back_as_pandas_writes_it():
+    frame = pd.DataFrame(
+        {
+            "id": [3, 1, 2],
+            "text": ['a "quoted", text', "line\nbreak", None],
+            "f32a": np.array([0.6665392, np.nan, 1e-7], dtype=np.float32),
+            "f32b": np.array([1.5, 2.25, 3.0], dtype=np.float32),
+            "f64": [1e16, 0.1, np.nan],
+            "flag": [True, False, True],
+            "label": ["setosa", "virginica", "setosa"],
+        }
+    )
+    ours = encode_frame(frame, header=True)
+    theirs = frame.to_csv(index=False, lineterminator="\n").encode()
+    dtypes = {"f32a": np.float32, "f32b": np.float32}
+    pd.testing.assert_frame_equal(
+        pd.read_csv(io.BytesIO(ours), dtype=dtypes), pd.read_csv(io.BytesIO(theirs), dtype=dtypes)
+    )
+    assert ours.splitlines()[1].startswith(b'3,"a ""quoted"", text",0.6665392,1.5,')
+    assert encode_frame(frame.iloc[:0], header=True) == ours.split(b"\n")[0] + b"\n"
+    assert encode_frame(frame, header=False, delimiter="\t").count(b"\t") == 18

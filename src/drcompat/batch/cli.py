@@ -15,7 +15,7 @@ import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -73,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("output")
     score.add_argument("--deployment", required=True, help="deployment id")
     score.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
-    score.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_BYTES, help="bytes of input per chunk")
+    score.add_argument("--chunk-size", type=int, help="bytes of input per chunk (default: about 4 per worker)")
     score.add_argument("--passthrough", action="append", default=[], help="input column to copy (repeatable)")
     score.add_argument("--passthrough-all", action="store_true", help="copy every input column")
     score.add_argument("--include-prediction-status", action="store_true", help="a bad row fails alone")
@@ -89,7 +89,10 @@ def parser() -> argparse.ArgumentParser:
 def executor_for(settings: Settings, workers: int) -> tuple[Executor, Any]:
     """Processes when there is more than one worker (true parallelism); else this process."""
     if workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        # fork (where the OS has it) starts a worker in milliseconds with the imports already
+        # done; this process has loaded no model and started no onnxruntime threads to inherit.
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
         return pool, partial(run_chunk_in_process, settings.model_dump_json())
     service = PredictionService(settings)
     store = credential_store(settings)
@@ -100,6 +103,10 @@ def score(args: argparse.Namespace, settings: Settings, err: TextIO) -> int:
     if args.passthrough and args.passthrough_all:
         err.write("--passthrough and --passthrough-all cannot be used together\n")
         return 2
+    local_input = not args.input.startswith("s3://") and Path(args.input).is_file()
+    size = Path(args.input).stat().st_size if local_input else 0
+    if args.chunk_size is None:  # a few chunks per worker balance the pool; 1-8 MiB each
+        args.chunk_size = min(DEFAULT_CHUNK_BYTES, max(1 << 20, size // (4 * max(1, args.workers))))
     try:
         chunk_bytes = check_chunk_bytes(args.chunk_size)
         options = ScoreOptions(
@@ -116,6 +123,8 @@ def score(args: argparse.Namespace, settings: Settings, err: TextIO) -> int:
     intake = location(args.input, args.endpoint_url, args.credential)
     output = location(args.output, args.endpoint_url, args.credential)
     workers = max(1, args.workers)
+    if local_input:
+        workers = max(1, min(workers, -(-size // chunk_bytes)))  # one chunk: no pool to start
     job = BatchJob(
         id=new_job_id(),
         deployment_id=args.deployment,

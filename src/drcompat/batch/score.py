@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_numeric_dtype
 
+from drcompat.batch.csv_writer import encode_frame
 from drcompat.codecs.csv_codec import check_charset
 from drcompat.codecs.response_csv import response_frame
 from drcompat.deployments import Deployment
@@ -138,9 +139,10 @@ class ChunkScorer:
         return response_frame(result)
 
     def _encode(self, frame: pd.DataFrame, first: bool) -> bytes:
-        o = self.options
-        text = frame.to_csv(index=False, header=first, sep=o.delimiter, quotechar=o.quotechar, lineterminator="\n")
-        return text.encode(self.encoding, errors="replace")
+        data = encode_frame(frame, first, self.options.delimiter, self.options.quotechar)
+        if self.encoding == "utf-8":
+            return data
+        return data.decode("utf-8").encode(self.encoding, errors="replace")
 
     def _score_rows(self, data: bytes, first: bool, cause: Exception) -> ChunkResult:
         """The slow path: find the malformed rows, score the others, keep every row's place."""
