@@ -4,14 +4,18 @@ in-order multipart assembly, and the Step Functions definition run by the local 
 from __future__ import annotations
 
 import io
+import json
 import tracemalloc
 from pathlib import Path
 
+import boto3
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 from conftest import AUTH, BINARY, ROOT, SAMPLES
+from drcompat.api import create_app
 from drcompat.batch.csv_writer import encode_frame
 from drcompat.batch.files import LocalFile
 from drcompat.batch.jobs import COMPLETED, FAILED, BatchJob, job_store, new_job_id
@@ -19,7 +23,7 @@ from drcompat.batch.plan import plan_chunks
 from drcompat.batch.s3 import MIN_PART_BYTES, Part, S3Object, multipart_upload
 from drcompat.batch.score import ScoreOptions
 from drcompat.config import Settings
-from drcompat_lambda.batch import build_handler
+from drcompat_lambda.batch import build_handler, execution_starter
 from drcompat_lambda.statemachine import ExecutionFailed, LocalStateMachine, load_definition
 from s3_server import make_bucket, upload_tree
 
@@ -184,3 +188,39 @@ def test_csv_writer_reads_back_as_pandas_writes_it():
     assert ours.splitlines()[1].startswith(b'3,"a ""quoted"", text",0.6665392,1.5,')
     assert encode_frame(frame.iloc[:0], header=True) == ours.split(b"\n")[0] + b"\n"
     assert encode_frame(frame, header=False, delimiter="\t").count(b"\t") == 18
+
+
+def test_the_api_in_aws_starts_the_state_machine_and_reports_its_status(aws):
+    settings, s3, name, machine = aws
+    s3.put_object(Bucket=name, Key="input/in.csv", Body=(SAMPLES / "diabetes_binary.csv").read_bytes())
+    app = create_app(settings.model_copy(update={"batch_endpoint_urls": (settings.s3_endpoint_url,)}))
+    app.state.batch_start = lambda job: machine.run({"jobId": job.id, "numConcurrent": job.num_concurrent})
+    where = {"type": "s3", "endpointUrl": settings.s3_endpoint_url}
+    with TestClient(app) as api:
+        local = api.post("/api/v2/batchPredictions/", json={"deploymentId": BINARY}, headers=AUTH)
+        assert local.status_code == 422 and "s3" in local.json()["message"]
+        body = {
+            "deploymentId": BINARY,
+            "intakeSettings": {**where, "url": f"s3://{name}/input/in.csv"},
+            "outputSettings": {**where, "url": f"s3://{name}/output/scored.csv"},
+            "chunkSize": 4096,
+        }
+        created = api.post("/api/v2/batchPredictions/", json=body, headers=AUTH)
+        assert created.status_code == 202, created.text
+        status = api.get(created.headers["Location"], headers=AUTH).json()
+    assert status["status"] == "COMPLETED" and status["percentageCompleted"] == 100.0
+    assert status["scoredRows"] == len(pd.read_csv(SAMPLES / "diabetes_binary.csv"))
+    assert s3.head_object(Bucket=name, Key="output/scored.csv")["ContentLength"] > 0
+
+
+def test_execution_starter_names_the_execution_after_the_job(s3_endpoint):
+    sfn = boto3.client("stepfunctions", endpoint_url=s3_endpoint, region_name="us-east-1")
+    role = "arn:aws:iam::123456789012:role/batch"
+    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}'
+    arn = sfn.create_state_machine(name=f"batch-{new_job_id()}", definition=definition, roleArn=role)["stateMachineArn"]
+    job = BatchJob(new_job_id(), BINARY, "demo", {"type": "s3"}, {"type": "s3"}, ScoreOptions(), 4096, 3, {})
+    execution_starter(arn, endpoint_url=s3_endpoint)(job)
+    (execution,) = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert execution["name"] == job.id
+    started = sfn.describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(started["input"]) == {"jobId": job.id, "numConcurrent": 3}

@@ -348,9 +348,12 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
             raise NotFound(f"Deployment {job.deployment_id} was not found.")
         if not may_use(token_name, job.deployment_id):
             raise Forbidden(f"This API key is not allowed to use deployment {job.deployment_id}.")
+        engine = getattr(request.app.state, "batch_start", None)  # AWS: Step Functions (set by the adapter)
+        if engine is not None and "localFile" in (job.intake["type"], job.output["type"]):
+            raise Invalid("This server runs batch jobs on AWS Step Functions: use s3 intake and output settings.")
         await run_in_threadpool(store.save, job)
         if job.intake["type"] == "s3":
-            runner.start(job)
+            await run_in_threadpool(engine or runner.start, job)
         return answer(job, request, 202)
 
     @app.get(f"{BASE}/", response_model=BatchJobPage, summary="List batch prediction jobs")
