@@ -277,3 +277,20 @@ def test_s3_job_with_an_unknown_credential_fails_with_a_clear_status(dr_client, 
         time.sleep(0.2)
     assert status["status"] == "FAILED"
     assert "no-such-credential" in status["status_details"]
+
+
+def test_download_streams_parts_in_order_while_the_job_runs(client):
+    runner = client.app.state.batch
+    score = runner.task
+    runner.task = lambda task: (time.sleep(0.2), score(task))[1]  # slow chunks: the download waits for them
+    created = client.post("/api/v2/batchPredictions/", json={"deploymentId": BINARY, "chunkSize": 2048}, headers=AUTH)
+    job_url = created.headers["Location"]
+    source = (SAMPLES / "diabetes_binary.csv").read_bytes()
+    assert client.put(created.json()["links"]["csvUpload"], content=source, headers=AUTH).status_code == 202
+    deadline = time.monotonic() + 30
+    while "download" not in (status := client.get(job_url, headers=AUTH).json())["links"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status["status"] == "RUNNING"
+    body = client.get(status["links"]["download"], headers=AUTH).content
+    assert pd.read_csv(io.BytesIO(body)).equals(expected_csv(client, BINARY, source))

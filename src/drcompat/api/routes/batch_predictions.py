@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -27,7 +28,7 @@ from drcompat.api.jobs_routes import json_body
 from drcompat.auth import authenticate, token_from_header
 from drcompat.batch.chunk import run_chunk
 from drcompat.batch.files import LocalFile
-from drcompat.batch.jobs import COMPLETED, FINISHED, INITIALIZING, BatchJob, job_store, new_job_id
+from drcompat.batch.jobs import COMPLETED, FINISHED, INITIALIZING, RUNNING, BatchJob, job_store, new_job_id
 from drcompat.batch.plan import DEFAULT_CHUNK_BYTES, check_chunk_bytes, header_end
 from drcompat.batch.runner import BatchRunner
 from drcompat.batch.s3 import parse_s3_url
@@ -40,6 +41,7 @@ from drcompat.predict import PredictionService
 
 BASE = "/api/v2/batchPredictions"
 NAMED_CHUNK_SIZES = ("auto", "fixed", "dynamic")
+PART_WAIT_SECONDS = 900.0
 UNSUPPORTED = {
     "timeseriesSettings": "time series batch jobs",
     "columnNamesRemapping": "columnNamesRemapping",
@@ -105,8 +107,8 @@ def wire(job: BatchJob, base: str) -> dict[str, Any]:
     links: dict[str, Any] = {"self": self_url}
     if job.intake.get("type") == "localFile" and job.status == INITIALIZING:
         links["csvUpload"] = f"{self_url}csvUpload/"
-    if job.output.get("type") == "localFile" and job.status == COMPLETED:
-        links["download"] = f"{self_url}download/"
+    if job.output.get("type") == "localFile" and job.total_chunks and job.status in (RUNNING, COMPLETED):
+        links["download"] = f"{self_url}download/"  # as DataRobot: streams while the job runs
     out = BatchJobOut(
         id=job.id,
         status=job.status,
@@ -436,14 +438,20 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
         job = await run_in_threadpool(owned, request, job_id)
         if job.output.get("type") != "localFile":
             raise Invalid("This job writes its output to S3; there is nothing to download.")
-        if job.status != COMPLETED:
+        if not job.total_chunks:  # not planned yet (a job that stopped since streams what it has)
             raise NotFound(f"The output of job {job.id} is not available (status {job.status}).")
-        paths = list(runner.parts(job))
-        if not all(p.is_file() for p in paths):
+        if job.status == COMPLETED and not all(p.is_file() for p in runner.parts(job)):
             raise NotFound(f"The output of job {job.id} is no longer available.")
 
         def blocks() -> Iterator[bytes]:
-            for path in paths:
+            """Each part once it exists, in order; the stream ends early if the job stops (the
+            client then reads the job's status, as with DataRobot)."""
+            for path in runner.parts(job):
+                deadline = time.monotonic() + PART_WAIT_SECONDS  # bounded, should the runner be gone
+                while not path.is_file():
+                    if store.get(job.id).status not in (RUNNING, COMPLETED) or time.monotonic() > deadline:
+                        return
+                    time.sleep(0.1)
                 with path.open("rb") as handle:
                     while block := handle.read(1024 * 1024):
                         yield block
