@@ -224,3 +224,11 @@ def test_execution_starter_names_the_execution_after_the_job(s3_endpoint):
     assert execution["name"] == job.id
     started = sfn.describe_execution(executionArn=execution["executionArn"])
     assert json.loads(started["input"]) == {"jobId": job.id, "numConcurrent": 3}
+
+
+def test_csv_writer_many_distinct_numbers_and_a_tab_delimiter():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.random(10_000), "n": np.arange(10_000), "t": ["a\tb"] * 10_000})
+    frame.loc[7, "x"] = np.nan
+    back = pd.read_csv(io.BytesIO(encode_frame(frame, header=True, delimiter="\t")), sep="\t")
+    pd.testing.assert_frame_equal(back, frame)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import is_bool_dtype
 
 
 def _quote(text: str, delimiter: str, quotechar: str) -> str:
@@ -21,21 +21,7 @@ def _quote(text: str, delimiter: str, quotechar: str) -> str:
     return text
 
 
-def column_tokens(column: pd.Series, delimiter: str, quotechar: str) -> np.ndarray:
-    """The column's CSV fields as bytes (missing values empty)."""
-    if is_bool_dtype(column.dtype) and not column.hasnans:
-        return np.array([b"False", b"True"], dtype=object)[column.to_numpy(dtype=np.int8)]
-    if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
-        values = np.ascontiguousarray(column.to_numpy())
-        if (values.dtype.kind in "iuf" and values.dtype.itemsize in (4, 8)) or values.dtype.kind in "iu":
-            raw = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
-            tokens = np.array(raw[1:-1].split(b","), dtype=object) if len(values) else np.array([], dtype=object)
-            if values.dtype.kind == "f":
-                tokens[np.isnan(values)] = b""
-            return tokens
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    table = [_quote(str(value), delimiter, quotechar).encode("utf-8") for value in uniques]
-    return np.array([*table, b""], dtype=object)[codes]
+FEW_VALUES = 4096  # a column with at most this many distinct values is written from a table
 
 
 def _numeric_dtype(column: pd.Series) -> np.dtype | None:
@@ -46,48 +32,89 @@ def _numeric_dtype(column: pd.Series) -> np.dtype | None:
     return None
 
 
-def _segments(frame: pd.DataFrame, delimiter: str, quotechar: str) -> list[np.ndarray]:
-    """One token array per run of same-dtype numeric columns (a row's fields already joined,
-    written by one 2-D orjson call), or per other column."""
-    out: list[np.ndarray] = []
+def _number_rows(values: np.ndarray, sep: bytes) -> np.ndarray:
+    """A 1-D or 2-D numeric array as one bytes field (or fields joined by ``sep``) per row."""
+    raw = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    if values.ndim == 2:
+        raw = raw[2:-2].replace(b"],[", b"\n")
+        if sep != b",":
+            raw = raw.replace(b",", sep)
+        raw = raw.replace(b"null", b"")  # NaN (numbers never contain the word)
+        return np.array(raw.split(b"\n"), dtype=object)
+    tokens = np.array(raw[1:-1].split(b","), dtype=object)
+    if values.dtype.kind == "f":
+        tokens[np.isnan(values)] = b""
+    return tokens
+
+
+def _table(column: pd.Series, delimiter: str, quotechar: str) -> tuple[np.ndarray, list[bytes]] | None:
+    """(codes, field per distinct value) when the column has few distinct values, else None."""
+    numeric = _numeric_dtype(column) is not None
+    if numeric and len(column) > FEW_VALUES and column.iloc[: FEW_VALUES * 2].nunique() >= FEW_VALUES:
+        return None  # high-cardinality numbers: orjson writes them faster
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    if numeric and len(uniques) > FEW_VALUES:
+        return None
+    if is_bool_dtype(column.dtype):
+        fields = [b"True" if value else b"False" for value in uniques]
+    elif numeric:
+        fields = [bytes(t) for t in _number_rows(np.asarray(uniques), delimiter.encode("utf-8"))]
+    else:
+        fields = [_quote(str(value), delimiter, quotechar).encode("utf-8") for value in uniques]
+    return np.asarray(codes), fields
+
+
+def column_tokens(column: pd.Series, delimiter: str, quotechar: str) -> np.ndarray:
+    """The column's CSV fields as bytes (missing values empty)."""
+    found = _table(column, delimiter, quotechar)
+    if found is None:
+        return _number_rows(column.to_numpy(), delimiter.encode("utf-8"))
+    codes, fields = found
+    return np.array([*fields, b""], dtype=object)[codes]
+
+
+def encode_frame(frame: pd.DataFrame, header: bool, delimiter: str = ",", quotechar: str = '"') -> bytes:
+    """Rows as a grid of pieces joined in one call (no Python loop over rows).
+
+    Runs of same-dtype numeric columns become one piece per row (a 2-D orjson call); columns with
+    few distinct values are gathered from a table whose entries already carry their separator (and
+    the line end), so a typical prediction row is two or three pieces.
+    """
     sep = delimiter.encode("utf-8")
-    j, width = 0, frame.shape[1]
+    head = b""
+    if header:
+        names = [_quote(str(name), delimiter, quotechar).encode("utf-8") for name in frame.columns]
+        head = sep.join(names) + b"\n"
+    width, rows = frame.shape[1], len(frame)
+    if not width or not rows:
+        return head
+    cells: list[object] = []
+    j = 0
     while j < width:
-        dtype = _numeric_dtype(frame.iloc[:, j])
+        column = frame.iloc[:, j]
+        dtype = _numeric_dtype(column)
         k = j + 1
         while dtype is not None and k < width:
             following = _numeric_dtype(frame.iloc[:, k])
             if following is None or following != dtype:  # (numpy equates None with float64)
                 break
             k += 1
-        if dtype is None or k - j == 1:
-            out.append(column_tokens(frame.iloc[:, j], delimiter, quotechar))
+        first, last = j == 0, k == width
+        found = None if k - j > 1 else _table(column, delimiter, quotechar)
+        if found is not None:
+            codes, fields = found
+            before, after = (b"" if first else sep), (b"\n" if last else b"")
+            table = np.array([before + f + after for f in [*fields, b""]], dtype=object)
+            cells.append(table[codes])
         else:
-            block = np.ascontiguousarray(frame.iloc[:, j:k].to_numpy(dtype=dtype))
-            raw = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
-            if dtype.kind == "f":
-                raw = raw.replace(b"null", b"")
-            rows = raw.replace(b"],[", b"\n")
-            if sep != b",":
-                rows = rows.replace(b",", sep)
-            out.append(np.array(rows.split(b"\n"), dtype=object))
+            values = frame.iloc[:, j:k].to_numpy(dtype=dtype) if k - j > 1 else column.to_numpy()
+            if not first:
+                cells.append(sep)
+            cells.append(_number_rows(values, sep))
+            if last:
+                cells.append(b"\n")
         j = k
-    return out
-
-
-def encode_frame(frame: pd.DataFrame, header: bool, delimiter: str = ",", quotechar: str = '"') -> bytes:
-    """Rows as a grid of tokens and separators, joined in one call (no Python loop over rows)."""
-    sep = delimiter.encode("utf-8")
-    head = b""
-    if header:
-        names = [_quote(str(name), delimiter, quotechar).encode("utf-8") for name in frame.columns]
-        head = sep.join(names) + b"\n"
-    if not frame.shape[1] or not len(frame):
-        return head
-    segments = _segments(frame, delimiter, quotechar)
-    grid = np.empty((len(frame), 2 * len(segments)), dtype=object)
-    for j, tokens in enumerate(segments):
-        grid[:, 2 * j] = tokens
-    grid[:, 1:-1:2] = sep
-    grid[:, -1] = b"\n"
+    grid = np.empty((rows, len(cells)), dtype=object)
+    for c, cell in enumerate(cells):
+        grid[:, c] = cell
     return head + b"".join(grid.ravel().tolist())
