@@ -280,7 +280,7 @@ def test_s3_job_with_an_unknown_credential_fails_with_a_clear_status(dr_client, 
 
 
 def test_download_streams_parts_in_order_while_the_job_runs(client):
-    runner = client.app.state.batch
+    runner = client.app.state.batch_runner()
     score = runner.task
     runner.task = lambda task: (time.sleep(0.2), score(task))[1]  # slow chunks: the download waits for them
     created = client.post("/api/v2/batchPredictions/", json={"deploymentId": BINARY, "chunkSize": 2048}, headers=AUTH)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -314,9 +315,18 @@ def join_upload_parts(parts: list[Path], target: Path, quotechar: str) -> None:
 
 
 def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settings: Settings) -> None:
-    runner = build_runner(settings, service)
-    app.state.batch = runner
-    store = runner.store
+    built: list[BatchRunner] = []
+    lock = threading.Lock()
+
+    def batch() -> BatchRunner:
+        """Built on first use, so the prediction functions' cold start pays nothing for it."""
+        if not built:
+            with lock:
+                if not built:
+                    built.append(build_runner(settings, service))
+        return built[0]
+
+    app.state.batch_runner = batch
 
     def caller(request: Request) -> str:
         return authenticate(service.registry.snapshot(), token_from_header(request.headers.get("authorization")))
@@ -330,7 +340,7 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
 
     def owned(request: Request, job_id: str) -> BatchJob:
         token_name = caller(request)
-        job = store.get(job_id)
+        job = batch().store.get(job_id)
         if not visible(job, token_name):
             raise NotFound(f"Batch prediction job {job_id} was not found.")
         return job
@@ -353,9 +363,9 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
         engine = getattr(request.app.state, "batch_start", None)  # AWS: Step Functions (set by the adapter)
         if engine is not None and "localFile" in (job.intake["type"], job.output["type"]):
             raise Invalid("This server runs batch jobs on AWS Step Functions: use s3 intake and output settings.")
-        await run_in_threadpool(store.save, job)
+        await run_in_threadpool(batch().store.save, job)
         if job.intake["type"] == "s3":
-            await run_in_threadpool(engine or runner.start, job)
+            await run_in_threadpool(engine or batch().start, job)
         return answer(job, request, 202)
 
     @app.get(f"{BASE}/", response_model=BatchJobPage, summary="List batch prediction jobs")
@@ -368,7 +378,7 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
         except ValueError as exc:
             raise BadRequest("offset and limit must be integers.") from exc
         statuses = set(query.getlist("status"))
-        jobs = [j for j in await run_in_threadpool(store.list) if visible(j, token_name)]
+        jobs = [j for j in await run_in_threadpool(batch().store.list) if visible(j, token_name)]
         if statuses:
             jobs = [j for j in jobs if j.status in statuses]
         page = jobs[offset : offset + limit]
@@ -390,9 +400,9 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
     @app.delete(f"{BASE}/{{job_id}}/", status_code=202, summary="Abort a batch prediction job")
     async def abort(job_id: str, request: Request) -> Response:
         job = await run_in_threadpool(owned, request, job_id)
-        job = await run_in_threadpool(runner.abort, job)
+        job = await run_in_threadpool(batch().abort, job)
         if job.status in FINISHED:
-            await run_in_threadpool(runner.remove_data, job.id)
+            await run_in_threadpool(batch().remove_data, job.id)
         return answer(job, request, 202)
 
     def waiting_for_upload(job: BatchJob) -> None:
@@ -405,8 +415,8 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
     async def upload(job_id: str, request: Request) -> Response:
         job = await run_in_threadpool(owned, request, job_id)
         waiting_for_upload(job)
-        await stream_to(request, runner.input_path(job.id), settings.batch_max_upload_bytes)
-        runner.start(job)
+        await stream_to(request, batch().input_path(job.id), settings.batch_max_upload_bytes)
+        batch().start(job)
         return Response(orjson.dumps({"message": "Upload accepted."}), 202, media_type="application/json")
 
     @app.put(f"{BASE}/{{job_id}}/csvUpload/part/{{part}}/", status_code=202, summary="Upload one part of the CSV")
@@ -415,22 +425,23 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
         waiting_for_upload(job)
         if not 0 <= part < 100_000:
             raise Invalid("The part number must be from 0 to 99999.")
-        await stream_to(request, runner.job_dir(job.id) / "upload" / f"{part:06d}.csv", settings.batch_max_upload_bytes)
+        target = batch().job_dir(job.id) / "upload" / f"{part:06d}.csv"
+        await stream_to(request, target, settings.batch_max_upload_bytes)
         return Response(orjson.dumps({"message": f"Part {part} accepted."}), 202, media_type="application/json")
 
     @app.post(f"{BASE}/{{job_id}}/csvUpload/finalizeMultipart/", status_code=202, summary="Join the parts and start")
     async def finalize(job_id: str, request: Request) -> Response:
         job = await run_in_threadpool(owned, request, job_id)
         waiting_for_upload(job)
-        folder = runner.job_dir(job.id) / "upload"
+        folder = batch().job_dir(job.id) / "upload"
         parts = sorted(folder.glob("*.csv")) if folder.is_dir() else []
         if not parts:
             raise Invalid("No parts were uploaded.")
         if sum(p.stat().st_size for p in parts) > settings.batch_max_upload_bytes:
             raise PayloadTooLarge(f"The upload is larger than the limit of {settings.batch_max_upload_bytes} bytes.")
-        await run_in_threadpool(join_upload_parts, parts, runner.input_path(job.id), job.options.quotechar)
+        await run_in_threadpool(join_upload_parts, parts, batch().input_path(job.id), job.options.quotechar)
         await run_in_threadpool(shutil.rmtree, folder, True)
-        runner.start(job)
+        batch().start(job)
         return Response(orjson.dumps({"message": "Upload finalized."}), 202, media_type="application/json")
 
     @app.get(f"{BASE}/{{job_id}}/download/", summary="Download the scored CSV (localFile output)")
@@ -440,16 +451,16 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
             raise Invalid("This job writes its output to S3; there is nothing to download.")
         if not job.total_chunks:  # not planned yet (a job that stopped since streams what it has)
             raise NotFound(f"The output of job {job.id} is not available (status {job.status}).")
-        if job.status == COMPLETED and not all(p.is_file() for p in runner.parts(job)):
+        if job.status == COMPLETED and not all(p.is_file() for p in batch().parts(job)):
             raise NotFound(f"The output of job {job.id} is no longer available.")
 
         def blocks() -> Iterator[bytes]:
             """Each part once it exists, in order; the stream ends early if the job stops (the
             client then reads the job's status, as with DataRobot)."""
-            for path in runner.parts(job):
+            for path in batch().parts(job):
                 deadline = time.monotonic() + PART_WAIT_SECONDS  # bounded, should the runner be gone
                 while not path.is_file():
-                    if store.get(job.id).status not in (RUNNING, COMPLETED) or time.monotonic() > deadline:
+                    if batch().store.get(job.id).status not in (RUNNING, COMPLETED) or time.monotonic() > deadline:
                         return
                     time.sleep(0.1)
                 with path.open("rb") as handle:
