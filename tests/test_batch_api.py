@@ -294,3 +294,26 @@ def test_download_streams_parts_in_order_while_the_job_runs(client):
     assert status["status"] == "RUNNING"
     body = client.get(status["links"]["download"], headers=AUTH).content
     assert pd.read_csv(io.BytesIO(body)).equals(expected_csv(client, BINARY, source))
+
+
+def test_abort_a_running_job_stops_it_and_removes_its_data(client, batch_settings):
+    runner = client.app.state.batch_runner()
+    score = runner.task
+    runner.task = lambda task: (time.sleep(0.2), score(task))[1]
+    created = client.post("/api/v2/batchPredictions/", json={"deploymentId": BINARY, "chunkSize": 1024}, headers=AUTH)
+    job_url = created.headers["Location"]
+    source = (SAMPLES / "diabetes_binary.csv").read_bytes()
+    client.put(created.json()["links"]["csvUpload"], content=source, headers=AUTH)
+    deadline = time.monotonic() + 30
+    while client.get(job_url, headers=AUTH).json()["status"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    aborted = client.delete(job_url, headers=AUTH)
+    assert aborted.status_code == 202 and aborted.json()["status"] == "ABORTED"
+    job_id = job_url.rstrip("/").split("/")[-1]
+    while (batch_settings.batch_root / "data" / job_id).exists():  # the coordinator cleans up as it stops
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status = client.get(job_url, headers=AUTH).json()
+    assert status["status"] == "ABORTED" and status["statusDetails"] == "Job aborted by the user."
+    assert status["scoredRows"] < 442
