@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench bench-explain bench-coldstart models clean build sizes build-check cost
+.PHONY: serve test lint unit bench bench-explain bench-coldstart bench-batch models clean build sizes build-check cost
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench-explain: $(STAMP)
 bench-coldstart: $(STAMP)
 	$(BIN)/python benchmarks/bench_coldstart.py
 
+## Rows/s for a 1,000,000-row CSV: our batch path vs DataRobot's batch-scoring client and `drum score`
+## (each peer installed into its own venv under .bench/peers on first use; ROWS=... for fewer rows).
+ROWS ?= 1000000
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/bench_batch.py --rows $(ROWS)
+
 ## Rebuild the bundled demo models (deterministic; needs scikit-learn, dev only).
 models: $(STAMP)
 	$(BIN)/python scripts/build_demo_models.py
@@ -99,7 +105,7 @@ build:
 	for target in CoreLayer ModelsLayer; do \
 		mkdir -p $(BUILD_DIR)/$$target && $(MAKE) --no-print-directory build-$$target ARTIFACTS_DIR=$(abspath $(BUILD_DIR))/$$target || exit 1; \
 	done
-	for fn in predict:PredictFunction explain:ExplainFunction; do \
+	for fn in predict:PredictFunction explain:ExplainFunction batch:BatchFunction; do \
 		dir=$${fn%%:*}; name=$${fn##*:}; mkdir -p $(BUILD_DIR)/$$name; \
 		$(MAKE) --no-print-directory -C functions/$$dir build-$$name ARTIFACTS_DIR=$(abspath $(BUILD_DIR))/$$name || exit 1; \
 	done

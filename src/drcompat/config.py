@@ -81,3 +81,12 @@ class Settings(BaseSettings):
     monitoring_enabled: bool = True
     monitoring_flush_seconds: float = 10.0
     monitoring_flush_rows: int = 50_000
+
+    # Batch predictions (local engine): where uploads, parts and job records live (never in the
+    # checkout), the worker threads of the server's pool, the default chunk size, the largest
+    # upload, and the S3 endpoints (besides AWS) a job's endpointUrl may name.
+    batch_root: Path = Path(tempfile.gettempdir()) / "drcompat-batch"
+    batch_workers: int = 2
+    batch_chunk_bytes: int = 8 * 1024 * 1024
+    batch_max_upload_bytes: int = 5 * 1024 * 1024 * 1024
+    batch_endpoint_urls: tuple[str, ...] = ()

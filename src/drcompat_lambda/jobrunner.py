@@ -72,6 +72,11 @@ def build_handler() -> Any:
         launcher=async_launcher(function_arn) if function_arn else None,
     )
     app = create_app(settings, jobs=jobs)
+    state_machine = os.environ.get("DRC_BATCH_STATE_MACHINE_ARN")
+    if state_machine:  # batch prediction jobs run on the Step Functions engine
+        from drcompat_lambda.batch import execution_starter
+
+        app.state.batch_start = execution_starter(state_machine)
     asgi = Mangum(app, lifespan="off")
 
     def scheduled(event: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
+from drcompat.api.routes.batch_predictions import add_batch_prediction_routes
 from drcompat.api.routes.credentials import add_credential_routes
 from drcompat.api.routes.environments import add_environment_routes
 from drcompat.api.routes.monitoring import add_monitoring_routes
@@ -243,6 +244,7 @@ def create_app(
     add_credential_routes(app, service, credentials)
     add_environment_routes(app, service)
     add_monitoring_routes(app, service)
+    add_batch_prediction_routes(app, service, settings)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:
