@@ -226,10 +226,8 @@ def check_scored(scores: Scores, columns: dict[str, np.ndarray]) -> None:
     empty = [
         name
         for name, column in columns.items()
-        if (column.dtype.kind == "f"
-        and bool(np.isnan(column[rows]).any()))
-        or (column.dtype == object
-        and bool((column[rows] == "").any()))
+        if (column.dtype.kind == "f" and bool(np.isnan(column[rows]).any()))
+        or (column.dtype == object and bool((column[rows] == "").any()))
     ]
     shown = ", ".join(str(r) for r in rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
     why = f" (missing values in {', '.join(empty)})" if empty else ""
