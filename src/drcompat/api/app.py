@@ -15,8 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drcompat import __version__
+from drcompat.api.allow import allowed_methods
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
+from drcompat.api.openapi_doc import install_openapi
+from drcompat.api.routes.docs import add_docs_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
@@ -73,7 +76,7 @@ REQUEST_BODY = {
     "content": {
         "text/csv": {"schema": {"type": "string"}},
         "text/plain": {"schema": {"type": "string"}},
-        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "application/json": {"schema": {"oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}]}},
         "multipart/form-data": {
             "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
         },
@@ -97,6 +100,8 @@ def create_app(
         title="drcompat Prediction API",
         version=__version__,
         description="DataRobot's Prediction API for deployments, served from ONNX models.",
+        docs_url=None,  # served offline by routes/docs.py
+        redoc_url=None,
     )
     app.state.service = service
 
@@ -108,7 +113,9 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return json_error(400, NOT_FOUND)  # what DataRobot's prediction server answers (the seed)
-        return json_error(exc.status_code, str(exc.detail))
+        if exc.status_code == 405:
+            return json_error(405, str(exc.detail), {"Allow": allowed_methods(request)})
+        return json_error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -198,6 +205,8 @@ def create_app(
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)
+    add_docs_routes(app)
+    install_openapi(app)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:
