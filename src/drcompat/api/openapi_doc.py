@@ -103,7 +103,9 @@ def document(app: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             prediction = path.startswith("/predApi/")
-            statuses: tuple[str, ...] = PREDICTION_STATUSES if prediction else JOB_STATUSES if path.startswith("/api/v2/") else ()
+            statuses: tuple[str, ...] = (
+                PREDICTION_STATUSES if prediction else JOB_STATUSES if path.startswith("/api/v2/") else ()
+            )
             if path == "/api/v2/version/":
                 statuses = ("401", "414")
             responses.update(_responses(statuses))
