@@ -21,7 +21,7 @@ from drcompat.api.middleware import DataRobotHeaders
 from drcompat.api.openapi_doc import install_openapi
 from drcompat.api.routes.docs import add_docs_routes
 from drcompat.api.routes.version import add_version_routes
-from drcompat.config import Settings
+from drcompat.config import Settings, job_endpoint
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import credential_store
 from drcompat.jobs.service import JobService
@@ -201,7 +201,7 @@ def create_app(
     app.state.jobs = jobs or JobService(
         service.storage,
         credentials=credential_store(settings),
-        endpoint=settings.public_url,
+        endpoint=job_endpoint(settings),
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)
