@@ -23,7 +23,7 @@ serve: $(STAMP)
 test: $(STAMP) lint build-check build unit
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	DRC_TEST_BUILDS=1 $(BIN)/python -m pytest  # includes both architectures' CoreLayer builds
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests benchmarks scripts
