@@ -180,9 +180,13 @@ def test_long_multipart_boundary_and_two_file_parts(client):
 
 
 def test_duplicate_csv_column_names_are_a_400(client):
-    body = b"sepal_length,sepal_width,petal_length,petal_width,petal_width\n5,3,1,0.2,9\n"
-    response = client.post(url(MULTICLASS), content=body, headers=CSV)
-    assert response.status_code == 400 and "'petal_width'" in response.json()["message"]
+    text = "sepal_length,sepal_width,petal_length,petal_width,petal_width\n5,3,1,0.2,9\n"
+    for charset in ("utf-8", "utf-16"):
+        headers = {**AUTH, "Content-Type": f"text/csv; charset={charset}"}
+        response = client.post(url(MULTICLASS), content=text.encode(charset), headers=headers)
+        assert response.status_code == 400 and "'petal_width'" in response.json()["message"]
+    renamed = text.replace("petal_width\n", "petal_width.1\n", 1).encode()  # a real name, not a duplicate
+    assert client.post(url(MULTICLASS), content=renamed, headers=CSV).status_code == 200
 
 
 # --- the seed's explicit details -----------------------------------------------------------------

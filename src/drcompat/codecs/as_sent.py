@@ -87,20 +87,27 @@ def from_json(rows: list[dict[str, Any]], columns: Sequence[str]) -> AsSent:
     return AsSent(tokens=tokens, text=pd.DataFrame(text, columns=list(columns), dtype=object))
 
 
+HEADER_PROBE = 1024 * 1024
+MANGLED = re.compile(r"^(.*)\.([0-9]+)$")
+
+
 def header_names(data: bytes, encoding: str) -> list[str]:
     """The CSV header's column names as written (pandas renames duplicates to ``a.1``)."""
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    text = data[:HEADER_PROBE].decode(encoding, "replace")
     try:
-        return next(csv.reader([first.decode(encoding, "replace")]), [])
+        return next(csv.reader(io.StringIO(text)), [])
     except csv.Error:
         return []
 
 
-def check_unique_header(data: bytes, encoding: str) -> None:
-    names = header_names(data, encoding)
+def check_unique_header(data: bytes, encoding: str, columns: Sequence[object]) -> None:
+    """A header naming a column twice is a 400 (pandas would rename the second ``a.1`` silently)."""
+    names = {str(c) for c in columns}
+    if not any((m := MANGLED.match(str(c))) and m.group(1) in names for c in columns):
+        return  # the common case: no column looks renamed, no need to read the header again
     seen: set[str] = set()
     duplicates = []
-    for name in names:
+    for name in header_names(data, encoding):
         if name in seen:
             duplicates.append(name)
         seen.add(name)

@@ -79,8 +79,8 @@ def decode_request(
         if keep and not frame.empty:
             as_sent = from_json(rows, _kept(frame, keep))
     else:
-        check_unique_header(data, check_charset(charset))
         frame = decode_csv(data, charset, text_columns)
+        check_unique_header(data, check_charset(charset), list(frame.columns))
         if keep and not frame.empty:
             as_sent = from_csv(data, check_charset(charset), _kept(frame, keep))
     if frame.empty:
