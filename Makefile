@@ -30,7 +30,7 @@ browser:
 	  echo "chromium could not be installed: the monitoring page test will be skipped"
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	DRC_TEST_BUILDS=1 $(BIN)/python -m pytest  # includes both architectures' CoreLayer builds
 
 lint: $(STAMP)
 	$(BIN)/ruff check src functions tests benchmarks scripts

@@ -5,18 +5,22 @@ twice gives the same predictions. The runtime never imports scikit-learn: it rea
 files and the ``model.yaml`` metadata this script writes next to them.
 
     python scripts/build_demo_models.py            # rewrite layers/models/
+    python scripts/build_demo_models.py --out DIR  # write the same bytes somewhere else
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pandas as pd
 import yaml
+from onnx import helper, numpy_helper
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
@@ -41,6 +45,8 @@ REGRESSION_MODEL = "65f1b0000000000000000002"
 MULTICLASS_MODEL = "65f1b0000000000000000003"
 TIMESERIES_DEPLOYMENT = "65f1a0000000000000000004"
 TIMESERIES_MODEL = "65f1b0000000000000000004"
+EXPOSURE_DEPLOYMENT = "65f1a0000000000000000005"
+EXPOSURE_MODEL = "65f1b0000000000000000005"
 # The demo token is public on purpose (README); only its SHA-256 is stored.
 DEMO_TOKEN = "demo-token-0123456789abcdef"  # noqa: S105 - documented demo credential
 
@@ -85,6 +91,34 @@ def per_column_inputs(features: list[dict[str, str]]) -> list[tuple[str, Any]]:
     ]
 
 
+def with_imputation(onnx_model: Any, medians: np.ndarray, dtype: Any) -> Any:
+    """Prepend median imputation to a model with one 2-D input, as DataRobot blueprints impute.
+
+    skl2onnx turns SimpleImputer into ai.onnx.ml's Imputer, which onnxruntime runs for floats
+    only; ``Where(IsNaN(x), medians, x)`` works for doubles too (the regression demo is double).
+    """
+    graph = onnx_model.graph
+    name = graph.input[0].name
+    imputed = f"{name}_imputed"
+    for node in graph.node:
+        node.input[:] = [imputed if item == name else item for item in node.input]
+    medians_init = numpy_helper.from_array(np.asarray(medians, dtype=dtype).reshape(1, -1), f"{name}_medians")
+    graph.initializer.append(medians_init)
+    graph.node.insert(0, helper.make_node("Where", [f"{name}_missing", medians_init.name, name], [imputed], "Impute"))
+    graph.node.insert(0, helper.make_node("IsNaN", [name], [f"{name}_missing"], "Missing"))
+    onnx.checker.check_model(onnx_model)
+    return onnx_model
+
+
+def canonical(onnx_model: Any) -> bytes:
+    """The model's bytes, independent of the build process: skl2onnx collects the opset imports
+    in a set, whose order follows PYTHONHASHSEED, so they are sorted here."""
+    opsets = sorted(onnx_model.opset_import, key=lambda o: o.domain)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(opsets)
+    return bytes(onnx_model.SerializeToString(deterministic=True))
+
+
 def write_model(
     model_id: str, onnx_model: Any, metadata: dict[str, Any], sample: pd.DataFrame, background: pd.DataFrame | None
 ) -> None:
@@ -92,7 +126,7 @@ def write_model(
     folder.mkdir(parents=True, exist_ok=True)
     if background is not None:
         background.sample(BACKGROUND_ROWS, random_state=SEED).to_csv(folder / "background.csv", index=False)
-    payload = onnx_model.SerializeToString()
+    payload = canonical(onnx_model)
     (folder / "model.onnx").write_bytes(payload)
     metadata = {"modelId": model_id, "sha256": hashlib.sha256(payload).hexdigest(), **metadata}
     (folder / "model.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
@@ -168,13 +202,16 @@ def build_regression() -> None:
     x = frame[numeric].astype(np.float64)
     y = frame["progression"]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=SEED)
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=1.0))])
+    pipeline = Pipeline(
+        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", Ridge(alpha=1.0))]
+    )
     pipeline.fit(x_train, y_train)
     onnx_model = to_onnx(  # double precision end to end: a linear model explained to 1e-9
-        pipeline,
+        pipeline[1:],
         initial_types=[("input", DoubleTensorType([None, len(numeric)]))],
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
+    onnx_model = with_imputation(onnx_model, pipeline[0].statistics_, np.float64)
     write_model(
         REGRESSION_MODEL,
         onnx_model,
@@ -209,14 +246,22 @@ def build_multiclass() -> None:
     x = frame[numeric].astype(np.float32)
     y = frame["species"]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=SEED, stratify=y)
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(max_iter=500))])
+    pipeline = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(max_iter=500)),
+        ]
+    )
     pipeline.fit(x_train, y_train)
+    scored = pipeline[1:]  # imputation is prepended by hand (see with_imputation)
     onnx_model = to_onnx(
-        pipeline,
+        scored,
         initial_types=[("input", FloatTensorType([None, len(numeric)]))],
-        options={id(pipeline): {"zipmap": False}},
+        options={id(scored): {"zipmap": False}},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
+    onnx_model = with_imputation(onnx_model, pipeline[0].statistics_, np.float32)
     write_model(
         MULTICLASS_MODEL,
         onnx_model,
@@ -313,8 +358,10 @@ def build_timeseries() -> None:
     )
     history_end = pd.Timestamp("2025-12-24")
     dates = pd.to_datetime(data["date"])
+    # Two weeks more history than the window: enough for a date-range request over the sample's
+    # last week of history at every forecast distance (README: "Time series").
     recent = data[
-        (dates > history_end - pd.Timedelta(days=TS_WINDOW)) & (dates <= history_end + pd.Timedelta(days=7))
+        (dates > history_end - pd.Timedelta(days=TS_WINDOW + 14)) & (dates <= history_end + pd.Timedelta(days=7))
     ].copy()
     recent.loc[pd.to_datetime(recent["date"]) > history_end, "sales"] = np.nan
     write_model(
@@ -343,6 +390,80 @@ def build_timeseries() -> None:
         None,
     )
     data.to_csv(ROOT / "datasets" / "daily_sales.csv", index=False)
+
+
+def claims_frame() -> pd.DataFrame:
+    """Synthetic motor policies: claim counts over each policy's exposure (years insured)."""
+    rng = np.random.default_rng(SEED)
+    rows = 3000
+    frame = pd.DataFrame(
+        {
+            "policy_id": [f"{i:06d}" for i in range(rows)],  # zero-padded: passthrough keeps "000007"
+            "driver_age": rng.integers(18, 85, rows).astype(float),
+            "vehicle_age": rng.integers(0, 20, rows).astype(float),
+            "vehicle_power": rng.integers(4, 15, rows).astype(float),
+            "density": np.round(np.exp(rng.normal(6.0, 1.5, rows)), 1),
+            "exposure": np.round(rng.uniform(0.05, 1.0, rows), 3),
+        }
+    )
+    young = np.clip((30 - frame["driver_age"]) / 12, 0, None)
+    rate = np.exp(
+        -2.3
+        + 0.6 * young
+        + 0.02 * frame["vehicle_power"]
+        - 0.015 * frame["vehicle_age"]
+        + 0.08 * np.log(frame["density"])
+    )
+    frame["claim_count"] = rng.poisson(rate * frame["exposure"])
+    return frame
+
+
+def build_exposure() -> None:
+    """Poisson regression of claim counts with a log-exposure offset (DataRobot's exposure).
+
+    A Poisson GLM with offset log(exposure) is fitted as the rate ``claims / exposure`` weighted
+    by exposure; the ONNX model outputs that rate (exposure 1) and the service multiplies by each
+    row's exposure for ``adjustedPrediction``.
+    """
+    from sklearn.linear_model import PoissonRegressor
+
+    frame = claims_frame()
+    numeric = ["driver_age", "vehicle_age", "vehicle_power", "density"]
+    features = [{"name": c, "type": "numeric"} for c in numeric]
+    train, test = train_test_split(frame, test_size=0.25, random_state=SEED)
+    pipeline = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+            ("model", PoissonRegressor(alpha=1e-4, max_iter=1000)),
+        ]
+    )
+    pipeline.fit(train[numeric], train["claim_count"] / train["exposure"], model__sample_weight=train["exposure"])
+    onnx_model = to_onnx(
+        pipeline[1:],
+        initial_types=[("input", DoubleTensorType([None, len(numeric)]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    onnx_model = with_imputation(onnx_model, pipeline[0].statistics_, np.float64)
+    expected = pipeline.predict(test[numeric]) * test["exposure"]
+    rmse = float(np.sqrt(np.mean((expected - test["claim_count"]) ** 2)))
+    write_model(
+        EXPOSURE_MODEL,
+        onnx_model,
+        {
+            "name": "claims_exposure",
+            "description": "Poisson regression of motor claim counts with a log(exposure) offset.",
+            "targetType": "Regression",
+            "targetName": "claim_count",
+            "features": features,
+            "exposure": {"column": "exposure", "link": "log"},
+            "outputs": {"prediction": "variable"},
+            "holdout": {"metric": "rmse", "value": round(rmse, 6)},
+            "trainingStats": training_stats(train, features),
+        },
+        test[["policy_id", *numeric, "exposure"]].head(20),
+        train[numeric],
+    )
 
 
 def write_training_dataset() -> None:
@@ -397,6 +518,12 @@ def write_deployments() -> None:
                 "label": "Daily sales per store (time series, 1-7 days ahead)",
                 "modelId": TIMESERIES_MODEL,
                 "tokens": ["demo"],
+                "originalFormatTimestamp": True,
+            },
+            EXPOSURE_DEPLOYMENT: {
+                "label": "Claim counts per policy (Poisson, exposure-adjusted)",
+                "modelId": EXPOSURE_MODEL,
+                "tokens": ["demo"],
             },
         },
     }
@@ -405,12 +532,17 @@ def write_deployments() -> None:
 
 
 def main() -> None:
+    global ROOT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT, help="the bucket folder to write (default layers/models)")
+    ROOT = parser.parse_args().out.resolve()
     ROOT.mkdir(parents=True, exist_ok=True)
     build_binary()
     build_regression()
     build_multiclass()
     write_training_dataset()
     build_timeseries()
+    build_exposure()
     write_deployments()
     print(json.dumps({"written": str(ROOT.relative_to(Path.cwd()) if ROOT.is_relative_to(Path.cwd()) else ROOT)}))
 

@@ -64,11 +64,11 @@ CASES = [
     ),
     ("malformed json", MULTICLASS, "", {"Content-Type": "application/json"}, b'[{"a": 1,', 400, "json"),
     (
-        "json not array",
+        "json neither object nor array",
         MULTICLASS,
         "",
         {"Content-Type": "application/json"},
-        b'{"sepal_length": 1}',
+        b'"sepal_length"',
         400,
         "array of objects",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 API_GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
 DATAROBOT_BODY_LIMIT = 50 * 1024 * 1024
 DEFAULT_STORAGE_ROOT = Path(__file__).resolve().parents[2] / "layers" / "models"
+# What the service writes over the bundled demo (jobs, runs, policies, published versions,
+# deployments.yaml changes): a git-ignored folder, so using the service never dirties the checkout.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".drcompat-data"
 
 
 class Settings(BaseSettings):
@@ -21,6 +25,9 @@ class Settings(BaseSettings):
 
     storage_backend: Literal["local", "s3"] = "local"
     storage_root: Path = DEFAULT_STORAGE_ROOT  # the local bucket folder (backend "local")
+    # Local writes: None writes into storage_root itself, except over the bundled demo, which
+    # stays read-only under DEFAULT_DATA_DIR (reads fall through to it).
+    data_dir: Path | None = None
     bucket: str = ""  # backend "s3"
     bucket_prefix: str = ""
     s3_endpoint_url: str | None = None  # a local S3 endpoint (moto, MinIO); None means AWS
@@ -71,7 +78,7 @@ class Settings(BaseSettings):
     credentials_file: Path | None = Path.home() / ".drcompat" / "credentials.yaml"
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
-    public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
+    public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT); see job_endpoint
     # CSV answers of more rows than this are encoded and sent in pieces of this many rows (0: in one
     # piece). Set where the door streams: the function-URL door behind the Lambda Web Adapter.
     stream_csv_rows: int = 0
@@ -90,3 +97,13 @@ class Settings(BaseSettings):
     batch_chunk_bytes: int = 8 * 1024 * 1024
     batch_max_upload_bytes: int = 5 * 1024 * 1024 * 1024
     batch_endpoint_urls: tuple[str, ...] = ()
+
+
+def job_endpoint(settings: Settings) -> str:
+    """DATAROBOT_ENDPOINT for jobs: DRC_PUBLIC_URL, or this local server's own prediction API base
+    (HOST and PORT as ``make serve`` reads them; AWS sets DRC_PUBLIC_URL to the API's URL)."""
+    if settings.public_url:
+        return settings.public_url
+    host = os.environ.get("HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a bind-all address is not callable
+    return f"http://{host}:{os.environ.get('PORT', '8080')}/predApi/v1.0"

@@ -44,6 +44,11 @@ def _categorical(name: str, column: pd.Series) -> np.ndarray:
     if is_float_dtype(column.dtype):
         finite = column.dropna()
         if bool((finite == np.floor(finite)).all()):
+            huge = finite.abs() >= 2.0**63  # no category is spelled 1e19: a 400, not an int overflow
+            if bool(huge.any()):
+                raise BadRequest(
+                    f"Column {name!r} must hold text values: {_first_bad(column, column.abs() >= 2.0**63)}."
+                )
             column = column.astype("Int64")  # 1.0 -> "1", as the category was seen in training
     return column.astype("string").fillna("").to_numpy(dtype=object)
 

@@ -17,6 +17,7 @@ categories seen in training, the binary band the threshold ± 0.1.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,7 @@ def parse_rules(raw: Any, where: str) -> tuple[Rule, ...]:
         rules.append(
             Rule(
                 id=rule_id,
-                name=str(item.get("name") or trigger),
+                name=str(item.get("name") or default_rule_name(rule_id)),
                 trigger=str(trigger),
                 action=str(action),
                 feature=feature,
@@ -94,6 +95,13 @@ def parse_rules(raw: Any, where: str) -> tuple[Rule, ...]:
             )
         )
     return tuple(rules)
+
+
+def default_rule_name(rule_id: str) -> str:
+    """DataRobot names an unnamed rule after a timestamp; ours is the rule's creation time, read
+    from its ObjectId (the first 4 bytes are seconds since the epoch), so it never changes."""
+    created = datetime.fromtimestamp(int(rule_id[:8], 16), tz=UTC)
+    return f"Rule {created:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @dataclass

@@ -20,7 +20,10 @@ PREDICTION_PARAMETERS: dict[str, tuple[str, str]] = {
     "passthroughColumns": ("array", "Input column to copy into each row's passthroughValues; repeat for several."),
     "passthroughColumnsSet": ("string", "'all' copies every input column. Not together with passthroughColumns."),
     "maxExplanations": ("integer", "Only 0 here; explanations are served by .../predictionExplanations."),
-    "excludeAdjustedPredictions": ("boolean", "Accepted for compatibility (no model here uses exposure)."),
+    "excludeAdjustedPredictions": (
+        "boolean",
+        "Default true. false adds adjustedPrediction and adjustedPredictionValues on models built with exposure.",
+    ),
     **{name: ("string", "Time-series deployments only.") for name in TIME_SERIES_PARAMS},
 }
 
@@ -29,6 +32,7 @@ EXPLANATION_PARAMETERS: dict[str, tuple[str, str]] = {
     "passthroughColumns": PREDICTION_PARAMETERS["passthroughColumns"],
     "passthroughColumnsSet": PREDICTION_PARAMETERS["passthroughColumnsSet"],
     "maxExplanations": ("integer", "Explanations per row, strongest first (default 3; 0 means none)."),
+    "maxCodes": ("integer", "Another name of maxExplanations (what the batch-scoring client sends)."),
     "thresholdLow": ("number", "Explain rows whose prediction is at or below this (may be null)."),
     "thresholdHigh": ("number", "Explain rows whose prediction is at or above this (may be null)."),
     "excludeAdjustedPredictions": PREDICTION_PARAMETERS["excludeAdjustedPredictions"],
@@ -40,6 +44,7 @@ DEFAULT_MAX_EXPLANATIONS = 3
 class PredictionParams:
     passthrough_columns: tuple[str, ...] = ()
     passthrough_all: bool = False
+    exclude_adjusted: bool = True  # excludeAdjustedPredictions (the seed's default: true)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,10 @@ def _passthrough(query: list[tuple[str, str]]) -> PredictionParams:
 
 def _max_explanations(query: list[tuple[str, str]]) -> int | None:
     value = _single(query, "maxExplanations")
+    alias = _single(query, "maxCodes")  # DataRobot's batch-scoring client sends this name
+    if value is not None and alias is not None and value != alias:
+        raise BadRequest("maxExplanations and maxCodes name the same setting; give one of them.")
+    value = value if value is not None else alias
     if value is None:
         return None
     try:
@@ -101,14 +110,14 @@ def _threshold(query: list[tuple[str, str]], name: str) -> float | None:
     return number
 
 
-def _common(query: list[tuple[str, str]], time_series: bool) -> None:
+def _common(query: list[tuple[str, str]], time_series: bool) -> bool:
+    """Checks shared by both routes; returns excludeAdjustedPredictions."""
     exclude = _single(query, "excludeAdjustedPredictions")
-    if exclude is not None:
-        parse_boolean("excludeAdjustedPredictions", exclude)
     if not time_series:
         given = [name for name in TIME_SERIES_PARAMS if any(k == name for k, _ in query)]
         if given:
             raise BadRequest(f"{', '.join(given)} can only be used with a time series deployment.")
+    return True if exclude is None else parse_boolean("excludeAdjustedPredictions", exclude)
 
 
 def parse_prediction_params(query: list[tuple[str, str]], time_series: bool = False) -> PredictionParams:
@@ -116,17 +125,18 @@ def parse_prediction_params(query: list[tuple[str, str]], time_series: bool = Fa
     count = _max_explanations(query)
     if count:
         raise BadRequest("maxExplanations > 0 is served by the predictionExplanations route of this deployment.")
-    _common(query, time_series)
-    return params
+    exclude = _common(query, time_series)
+    return PredictionParams(params.passthrough_columns, params.passthrough_all, exclude_adjusted=exclude)
 
 
 def parse_explanation_params(query: list[tuple[str, str]], time_series: bool = False) -> ExplanationParams:
     passthrough = _passthrough(query)
     count = _max_explanations(query)
-    _common(query, time_series)
+    exclude = _common(query, time_series)
     return ExplanationParams(
         passthrough_columns=passthrough.passthrough_columns,
         passthrough_all=passthrough.passthrough_all,
+        exclude_adjusted=exclude,
         max_explanations=DEFAULT_MAX_EXPLANATIONS if count is None else count,
         threshold_low=_threshold(query, "thresholdLow"),
         threshold_high=_threshold(query, "thresholdHigh"),

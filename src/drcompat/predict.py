@@ -17,8 +17,9 @@ import pandas as pd
 
 from drcompat.auth import authenticate, authorize, token_from_header
 from drcompat.capture import CaptureSink, ScoredBatch
+from drcompat.codecs.as_sent import AsSent
 from drcompat.codecs.cells import CellLimits
-from drcompat.codecs.request import decode_body
+from drcompat.codecs.request import ALL_COLUMNS, decode_body, decode_request
 from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
 from drcompat.config import Settings
@@ -129,20 +130,22 @@ class PredictionService:
         if model.time_series is not None:
             return self._serve_time_series(request, trace, deployment, model, explain)
         params = parse_explanation_params(request.query) if explain else parse_prediction_params(request.query)
-        frame = decode_body(
+        decoded = decode_request(
             request.body,
             request.content_type,
             request.content_encoding,
             self.settings.max_decompressed_bytes,
             text_columns(model.metadata),
             self.limits,
+            keep=ALL_COLUMNS if params.passthrough_all else params.passthrough_columns,
         )
+        frame = decoded.frame
         trace.rows = len(frame)
         association = association_column(deployment, frame)
         columns = feature_columns(frame, model.metadata)
         check_finite_inputs(columns)
         started = time.perf_counter()
-        result = self.score(model, deployment, frame, columns, params)
+        result = self.score(model, deployment, frame, columns, params, decoded.as_sent)
         trace.execution_ms = (time.perf_counter() - started) * 1000.0
         self.apply_humility(deployment, model, columns, result)
         if self.sink is not None:
@@ -177,6 +180,7 @@ class PredictionService:
         scores = model.predict(forecast.features)
         result = PredictionResult(metadata=model.metadata, rows=len(forecast.distances), values=scores.values)
         result.time_series = forecast
+        result.original_format_timestamp = deployment.settings.get("originalFormatTimestamp") is True
         check_finite_outputs(scores.values, None)
         self.apply_humility(deployment, model, forecast.features, result)
         if wants_csv(request.accept):
@@ -197,17 +201,26 @@ class PredictionService:
         frame: pd.DataFrame,
         columns: dict[str, np.ndarray],
         params: PredictionParams,
+        as_sent: AsSent | None = None,
     ) -> PredictionResult:
         meta = model.metadata
         try:
             scores = model.predict(columns)
         except MetadataError as exc:
             raise ModelError(f"Model {meta.model_id} produced output that does not match its metadata.") from exc
+        check_scored(scores, columns)
         result = PredictionResult(metadata=meta, rows=len(frame), extra=scores.extra)
         check_finite_outputs(scores.values, scores.probabilities)
-        result.passthrough = passthrough_frame(frame, params)
+        if as_sent is not None:
+            result.passthrough = as_sent.text
+            result.passthrough_tokens = as_sent.json_objects()
+        else:
+            result.passthrough = passthrough_frame(frame, params)
         if meta.target_type is TargetType.REGRESSION:
             result.values = scores.values
+            if meta.exposure is not None and not params.exclude_adjusted:
+                assert scores.values is not None
+                result.adjusted = scores.values * exposure_column(frame, meta.exposure.column)
             return result
         assert scores.probabilities is not None
         result.probabilities = scores.probabilities
@@ -264,6 +277,41 @@ def association_column(deployment: Deployment, frame: pd.DataFrame) -> np.ndarra
     if setting.get("requiredInPredictionRequests"):
         raise BadRequest(f"The association ID column {name!r} is required in prediction requests.")
     return None
+
+
+def check_scored(scores: Scores, columns: dict[str, np.ndarray]) -> None:
+    """A prediction is never null: rows the model could not score are a 400 naming them and
+    the columns they leave empty (the model's pipeline, not this service, imputes)."""
+    output = scores.values if scores.values is not None else scores.probabilities
+    if output is None:
+        return
+    bad = np.isnan(output) if output.ndim == 1 else np.isnan(output).any(axis=1)  # inf: check_finite_outputs
+    if not bool(bad.any()):
+        return
+    rows = np.flatnonzero(bad)
+    empty = [
+        name
+        for name, column in columns.items()
+        if (column.dtype.kind == "f" and bool(np.isnan(column[rows]).any()))
+        or (column.dtype == object and bool((column[rows] == "").any()))
+    ]
+    shown = ", ".join(str(r) for r in rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+    why = f" (missing values in {', '.join(empty)})" if empty else ""
+    raise BadRequest(
+        f"The model returned no prediction for rows {shown}{why}; this model cannot score missing values there."
+    )
+
+
+def exposure_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """The exposure of each row: a positive number, needed for the exposure-adjusted prediction."""
+    if name not in frame.columns:
+        raise BadRequest(f"Exposure column {name!r} is missing: excludeAdjustedPredictions=false needs it.")
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bool(bad.any()):
+        rows = ", ".join(str(r) for r in np.flatnonzero(bad)[:10])
+        raise BadRequest(f"Exposure column {name!r} must be a positive number on every row: rows {rows}.")
+    return values
 
 
 def passthrough_frame(frame: pd.DataFrame, params: PredictionParams) -> pd.DataFrame | None:

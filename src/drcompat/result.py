@@ -25,10 +25,13 @@ class PredictionResult:
     label_index: np.ndarray | None = None  # predicted class per row, index into classLabels
     threshold: float | None = None  # binary only
     passthrough: pd.DataFrame | None = None
+    passthrough_tokens: np.ndarray | None = None  # one JSON object per row, values as sent
+    adjusted: np.ndarray | None = None  # exposure-adjusted predictions, when asked for
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     explanations: Explanations | None = None  # predictionExplanations route only
     humility: HumilityResult | None = None  # deployments with humility rules
     time_series: Forecast | None = None  # time-series deployments: what each row forecasts
+    original_format_timestamp: bool = False  # the deployment's originalFormatTimestamp setting
 
     def row_ids(self) -> np.ndarray:
         return self.time_series.row_ids if self.time_series is not None else np.arange(self.rows)

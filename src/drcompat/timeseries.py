@@ -30,6 +30,10 @@ from drcompat.errors import BadRequest
 from drcompat.params import parse_boolean
 
 UNITS = {"second": "s", "minute": "min", "hour": "h", "day": "D", "week": "W"}
+# Timestamps are computed in datetime64[ns]: 1677-09-22 .. 2262-04-11 is what it can hold.
+EARLIEST = pd.Timestamp("1677-09-22")
+LATEST = pd.Timestamp("2262-04-11")
+SPAN = f"between {EARLIEST.date()} and {LATEST.date()}"
 STAT = re.compile(r"^(lag|mean|std|min|max)_(\d+)$")
 
 
@@ -97,7 +101,10 @@ def _date(name: str, value: str) -> pd.Timestamp:
         raise BadRequest(f"{name} must be an ISO 8601 date or datetime, not {value[:40]!r}.") from exc
     if stamp is pd.NaT:
         raise BadRequest(f"{name} must be an ISO 8601 date or datetime, not {value[:40]!r}.")
-    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+    stamp = stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+    if not EARLIEST <= stamp <= LATEST:
+        raise BadRequest(f"{name} must be {SPAN}, not {value[:40]!r}.")
+    return stamp.as_unit("ns")
 
 
 def parse_time_series_params(query: list[tuple[str, str]]) -> TimeSeriesParams:
@@ -196,6 +203,14 @@ class TimeSeriesRequest:
                 f"Column {spec.datetime_column!r} must match the format {spec.datetime_format!r}: "
                 f"row {position} has {str(raw_dates.iloc[position])[:40]!r}."
             )
+        outside = ((dates < EARLIEST) | (dates > LATEST)).to_numpy()
+        if bool(outside.any()):
+            position = int(np.flatnonzero(outside)[0])
+            raise TimeSeriesError(
+                f"Column {spec.datetime_column!r} must hold dates {SPAN}: "
+                f"row {position} has {str(raw_dates.iloc[position])[:40]!r}."
+            )
+        dates = dates.astype("datetime64[ns]")
         target = pd.to_numeric(frame[spec.target], errors="coerce")
         if bool(
             (target.isna() & frame[spec.target].notna() & frame[spec.target].astype("string").str.strip().ne("")).any()
@@ -252,6 +267,7 @@ def plan_forecast(frame: pd.DataFrame, spec: TimeSeriesSpec, params: TimeSeriesP
     if known_rows.empty:
         raise TimeSeriesError(f"No row has a value for {spec.target!r}: the history is empty.")
     point = params.forecast_point if params.forecast_point is not None else pd.Timestamp(known_rows["date"].max())
+    _check_span(point, spec)
     keys = np.repeat(request.series_order, len(spec.distances))
     distances = np.tile(spec.distances, len(request.series_order))
     points = np.full(len(keys), np.datetime64(point, "ns"))
@@ -297,6 +313,25 @@ def plan_forecast(frame: pd.DataFrame, spec: TimeSeriesSpec, params: TimeSeriesP
     )
 
 
+def _check_span(point: pd.Timestamp, spec: TimeSeriesSpec, back: int = 0, ahead: int = 0) -> None:
+    """The history window and the forecast window around a point must stay in the datetime range
+    (``back`` steps more history, ``ahead`` steps fewer forecast, for historical rows)."""
+    step = spec.step.to_pytimedelta()  # Python datetimes: this check itself cannot overflow
+    moment = point.to_pydatetime()
+    try:
+        inside = (
+            moment - step * (spec.window - 1 + back) >= EARLIEST.to_pydatetime()
+            and moment + step * (spec.forecast_end + ahead) <= LATEST.to_pydatetime()
+        )
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise TimeSeriesError(
+            f"Forecasting from {point.isoformat()} needs timestamps outside the supported range "
+            f"(history and forecast window): timestamps must be {SPAN}."
+        )
+
+
 def _check_regular(request: TimeSeriesRequest, spec: TimeSeriesSpec) -> None:
     gaps = request.rows.sort_values(["key", "date"]).groupby("key")["date"].diff().dropna()
     if not bool((gaps == spec.step).all()):
@@ -320,6 +355,7 @@ def _historical(request: TimeSeriesRequest, params: TimeSeriesParams, names: lis
     keys = np.repeat(chosen["key"].to_numpy(), count)
     target_dates = np.repeat(chosen["date"].to_numpy(), count)
     distances = np.tile(spec.distances, len(chosen))
+    _check_span(pd.Timestamp(chosen["date"].min()), spec, back=spec.forecast_end, ahead=-spec.forecast_end)
     points = (pd.DatetimeIndex(target_dates) - spec.step * distances).to_numpy()
     history = request.window_history(points, keys)
     known = {c: np.nan_to_num(np.repeat(chosen[f"known_{c}"].to_numpy(), count)) for c in spec.known_in_advance}

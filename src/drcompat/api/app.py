@@ -17,15 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from drcompat import __version__
+from drcompat.api.allow import allowed_methods
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
+from drcompat.api.openapi_doc import install_openapi
 from drcompat.api.routes.batch_predictions import add_batch_prediction_routes
 from drcompat.api.routes.credentials import add_credential_routes
+from drcompat.api.routes.docs import add_docs_routes
 from drcompat.api.routes.environments import add_environment_routes
 from drcompat.api.routes.monitoring import add_monitoring_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
-from drcompat.config import Settings
+from drcompat.config import Settings, job_endpoint
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import managed_credential_store
 from drcompat.jobs.service import JobService
@@ -81,7 +84,7 @@ REQUEST_BODY = {
     "content": {
         "text/csv": {"schema": {"type": "string"}},
         "text/plain": {"schema": {"type": "string"}},
-        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "application/json": {"schema": {"oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}]}},
         "multipart/form-data": {
             "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
         },
@@ -105,6 +108,8 @@ def create_app(
         title="drcompat Prediction API",
         version=__version__,
         description="DataRobot's Prediction API for deployments, served from ONNX models.",
+        docs_url=None,  # served offline by routes/docs.py
+        redoc_url=None,
     )
     app.state.service = service
     if settings.monitoring_enabled and service.sink is None:
@@ -118,7 +123,9 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return json_error(400, NOT_FOUND)  # what DataRobot's prediction server answers (the seed)
-        return json_error(exc.status_code, str(exc.detail))
+        if exc.status_code == 405:
+            return json_error(405, str(exc.detail), {"Allow": allowed_methods(request)})
+        return json_error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -237,7 +244,7 @@ def create_app(
     app.state.jobs = jobs or JobService(
         service.storage,
         credentials=credentials,
-        endpoint=settings.public_url,
+        endpoint=job_endpoint(settings),
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)
@@ -245,6 +252,8 @@ def create_app(
     add_environment_routes(app, service)
     add_monitoring_routes(app, service)
     add_batch_prediction_routes(app, service, settings)
+    add_docs_routes(app)
+    install_openapi(app)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""JSON bodies: an array of objects, keys are feature names (DataRobot's JSON input)."""
+"""JSON bodies: an array of objects, keys are feature names (DataRobot's JSON input).
+
+One object on its own is one row: the seed's Python example posts ``json.dumps({...})`` per
+request with ``Content-Type: text/json``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import pandas as pd
 
 from drcompat.errors import BadRequest
 
+SHAPE = "The JSON body must be an object (one row) or an array of objects, one per row."
 
-def decode_json(data: bytes, charset: str = "utf-8") -> pd.DataFrame:
+
+def json_rows(data: bytes, charset: str = "utf-8") -> list[dict[str, Any]]:
     if charset.replace("-", "").replace("_", "").lower() not in ("utf8", "ascii", "usascii"):
         try:
             data = data.decode(charset).encode("utf-8")
@@ -20,11 +26,21 @@ def decode_json(data: bytes, charset: str = "utf-8") -> pd.DataFrame:
         rows: Any = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed JSON: {exc}") from exc
-    if not isinstance(rows, list) or (rows and not isinstance(rows[0], dict)):
-        raise BadRequest("The JSON body must be an array of objects, one per row.")
+    if isinstance(rows, dict):
+        return [rows]
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise BadRequest(SHAPE)
+    return rows
+
+
+def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     try:
         return pd.DataFrame(rows)
     except (TypeError, ValueError) as exc:
-        raise BadRequest("The JSON body must be an array of objects, one per row.") from exc
+        raise BadRequest(SHAPE) from exc
+
+
+def decode_json(data: bytes, charset: str = "utf-8") -> pd.DataFrame:
+    return frame_of(json_rows(data, charset))

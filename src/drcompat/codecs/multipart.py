@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from drcompat.errors import BadRequest
 
 FILE_FIELD = "file"
+MAX_BOUNDARY = 256  # RFC 2046 allows 70 characters; longer ones are refused before parsing
 
 
 @dataclass
@@ -35,6 +36,8 @@ def file_part(body: bytes, boundary: str) -> tuple[bytes, str]:
     """The bytes and the declared content type of the ``file`` part."""
     if not boundary:
         raise BadRequest("multipart/form-data needs a boundary parameter.")
+    if len(boundary.encode("latin-1", "replace")) > MAX_BOUNDARY:
+        raise BadRequest(f"The multipart boundary is longer than {MAX_BOUNDARY} bytes (RFC 2046 allows 70).")
     parts: list[Part] = []
     header_field = bytearray()
     header_value = bytearray()
@@ -69,9 +72,11 @@ def file_part(body: bytes, boundary: str) -> tuple[bytes, str]:
     try:
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as exc:
+    except (MultipartParseError, ValueError) as exc:
         raise BadRequest("Malformed multipart/form-data body.") from exc
-    for part in parts:
-        if part.name == FILE_FIELD:
-            return b"".join(part.chunks), part.content_type
+    files = [part for part in parts if part.name == FILE_FIELD]
+    if len(files) > 1:
+        raise BadRequest(f"The multipart/form-data body has {len(files)} 'file' parts; send exactly one.")
+    if files:
+        return b"".join(files[0].chunks), files[0].content_type
     raise BadRequest("The multipart/form-data body has no 'file' part (send it as -F file=@data.csv).")

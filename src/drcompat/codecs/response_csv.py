@@ -17,6 +17,8 @@ def prediction_columns(result: PredictionResult) -> pd.DataFrame:
     columns: dict[str, object] = {}
     if meta.target_type is TargetType.REGRESSION:
         columns[f"{target}_PREDICTION"] = result.values
+        if result.adjusted is not None:  # exposure: excludeAdjustedPredictions=false
+            columns[f"{target}_ADJUSTED_PREDICTION"] = result.adjusted
     else:
         assert result.probabilities is not None and result.label_index is not None
         labels = np.array(meta.class_labels, dtype=object)

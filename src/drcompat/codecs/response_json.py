@@ -106,10 +106,16 @@ def _prediction_pieces(result: PredictionResult) -> Pieces:
         values = number_tokens(result.values)
         label = orjson.dumps(meta.target_name)
         prediction = _overridden(result, values)
-        return [b'{"predictionValues":[{"label":' + label + b',"value":', values, b'}],"prediction":', prediction]
+        pieces: Pieces = [b'{"predictionValues":[{"label":' + label + b',"value":', values, b'}],"prediction":']
+        pieces.append(prediction)
+        if result.adjusted is not None:  # exposure: excludeAdjustedPredictions=false
+            adjusted = number_tokens(result.adjusted)
+            pieces += [b',"adjustedPrediction":', adjusted, b',"adjustedPredictionValues":[{"label":' + label]
+            pieces += [b',"value":', adjusted, b"}]"]
+        return pieces
     assert result.probabilities is not None and result.label_index is not None
     encoded = label_tokens(meta.class_labels)
-    pieces: Pieces = []
+    pieces = []
     for position, k in enumerate(result.class_order()):
         opener = b'{"predictionValues":[' if position == 0 else b"},"
         pieces += [opener + b'{"label":' + encoded[k] + b',"value":', number_tokens(result.probabilities[:, k])]
@@ -152,7 +158,7 @@ def _time_series_pieces(result: PredictionResult) -> Pieces:
     series = value_tokens(pd.Series(forecast.series, dtype=object))
     if result.metadata.raw.get("timeSeries", {}).get("seriesIdColumn") is None:
         series = np.full(result.rows, b"null", dtype=object)
-    return [
+    pieces: Pieces = [
         b'{"seriesId":',
         series,
         b',"forecastPoint":',
@@ -161,10 +167,10 @@ def _time_series_pieces(result: PredictionResult) -> Pieces:
         iso_tokens(forecast.timestamps, "%Y-%m-%dT%H:%M:%S.%fZ"),
         b',"forecastDistance":',
         number_tokens(forecast.distances),
-        b',"originalFormatTimestamp":',
-        value_tokens(pd.Series(forecast.original, dtype=object)),
-        b",",
     ]
+    if result.original_format_timestamp:  # the seed: shown only where it has been turned on
+        pieces += [b',"originalFormatTimestamp":', value_tokens(pd.Series(forecast.original, dtype=object))]
+    return [*pieces, b","]
 
 
 def encode_json(result: PredictionResult) -> bytes:
@@ -179,7 +185,8 @@ def encode_json(result: PredictionResult) -> bytes:
     if result.explanations is not None:
         pieces += _explanation_pieces(result)
     if result.passthrough is not None:
-        pieces += [b',"passthroughValues":', object_tokens(result.passthrough)]
+        tokens = result.passthrough_tokens
+        pieces += [b',"passthroughValues":', tokens if tokens is not None else object_tokens(result.passthrough)]
     if result.extra:
         pieces += [b',"extraModelOutput":', object_tokens(pd.DataFrame(result.extra))]
     pieces.append(b"},")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from drcompat.config import Settings
+from drcompat.config import Settings, job_endpoint
 from drcompat.errors import ApiError, BadRequest
 from drcompat.jobs.credentials import LocalCredentialStore
 from drcompat.jobs.folder import load_job
@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--entry", help="entry point .sh (default run.sh)")
     run.add_argument("--timeout", type=float, default=3600.0, help="seconds")
     run.add_argument("--network", choices=["public", "none"], default="public")
-    run.add_argument("--endpoint", default="http://127.0.0.1:8080/predApi/v1.0", help="DATAROBOT_ENDPOINT for the job")
+    run.add_argument(
+        "--endpoint",
+        default=job_endpoint(Settings()),
+        help="DATAROBOT_ENDPOINT for the job (default: the local server)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "new":
@@ -66,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except ApiError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file named on the command line: a message, not a traceback
+        print(f"error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as exc:
+        print(f"error: not valid YAML: {exc}", file=sys.stderr)
         return 2
 
 

@@ -31,6 +31,19 @@ class Feature:
 
 
 Label = str | int | float | bool
+EXPOSURE_LINKS = ("log",)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A regression model trained with an exposure offset (``exposure: {column, link}``).
+
+    With the log link the model's output is the rate per unit of exposure (its offset, log
+    exposure, set to 0); the exposure-adjusted prediction is that output times the row's exposure.
+    """
+
+    column: str
+    link: str = "log"
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class ModelMetadata:
     extra_outputs: tuple[str, ...] = ()
     sha256: str | None = None
     training_stats: dict[str, Any] = field(default_factory=dict)
+    exposure: Exposure | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -97,6 +111,7 @@ class ModelMetadata:
         extra = doc.get("extraOutputs") or []
         if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
             raise MetadataError("extraOutputs must be a list of output names")
+        exposure = _exposure(doc.get("exposure"), target_type, {f.name for f in features})
         return cls(
             model_id=model_id,
             name=str(doc.get("name", model_id)),
@@ -111,5 +126,21 @@ class ModelMetadata:
             extra_outputs=tuple(extra),
             sha256=doc.get("sha256"),
             training_stats=dict(doc.get("trainingStats") or {}),
+            exposure=exposure,
             raw=doc,
         )
+
+
+def _exposure(raw: Any, target_type: TargetType, features: set[str]) -> Exposure | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("column"), str) or not raw["column"]:
+        raise MetadataError("exposure must be a mapping with the exposure column's name (column)")
+    if target_type is not TargetType.REGRESSION:
+        raise MetadataError("exposure is for Regression models only")
+    link = str(raw.get("link", "log"))
+    if link not in EXPOSURE_LINKS:
+        raise MetadataError(f"exposure.link must be one of {', '.join(EXPOSURE_LINKS)}")
+    if raw["column"] in features:
+        raise MetadataError("the exposure column is an offset, not one of the model's features")
+    return Exposure(column=raw["column"], link=link)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def storage_from_settings(settings: Settings) -> Storage:
     if settings.storage_backend == "local":
-        return LocalStorage(settings.storage_root)
+        return local_storage(settings)
     if not settings.bucket:
         raise ValueError("DRC_BUCKET must be set when DRC_STORAGE_BACKEND is s3")
     from drcompat.storage.overlay import OverlayStorage
@@ -29,3 +29,16 @@ def storage_from_settings(settings: Settings) -> Storage:
     if settings.layer_root is not None and settings.layer_root.is_dir():
         return OverlayStorage(bucket, LocalStorage(settings.layer_root))
     return bucket
+
+
+def local_storage(settings: Settings) -> Storage:
+    """The local folder; over the bundled demo, an overlay whose writes go to the data folder."""
+    from drcompat.config import DEFAULT_DATA_DIR, DEFAULT_STORAGE_ROOT
+    from drcompat.storage.overlay import OverlayStorage
+
+    data_dir = settings.data_dir
+    if data_dir is None and settings.storage_root.resolve() == DEFAULT_STORAGE_ROOT.resolve():
+        data_dir = DEFAULT_DATA_DIR
+    if data_dir is None or data_dir.resolve() == settings.storage_root.resolve():
+        return LocalStorage(settings.storage_root)
+    return OverlayStorage(LocalStorage(data_dir), LocalStorage(settings.storage_root))
