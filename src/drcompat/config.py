@@ -52,3 +52,17 @@ class Settings(BaseSettings):
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
+    # Jobs are hostile code (see README, "Jobs: threat model and limits"). job_sandbox "required"
+    # runs each job in a bubblewrap sandbox and refuses to run where none can be made; "off" is
+    # the documented opt-out for trusted jobs (and AWS Lambda, which cannot create namespaces).
+    job_sandbox: Literal["required", "off"] = "required"
+    job_disk_quota_bytes: int = 1024 * 1024 * 1024  # the job's writable space (home, /tmp, output)
+    job_log_max_bytes: int = 8 * 1024 * 1024  # kept per run; the rest is cut with a marker
+    job_max_processes: int = 256  # processes and threads of one run (a fork storm stops there)
+    job_upload_max_bytes: int = 64 * 1024 * 1024  # one request to add files or an archive
+    job_archive_max_entries: int = 2000
+    job_archive_max_bytes: int = 256 * 1024 * 1024  # what one archive may unpack to
+    job_json_max_bytes: int = 1024 * 1024  # a jobs-API JSON body, counted while it is read
+    # The public demo token opens the demo deployments only where this is true (the local demo);
+    # a deployed stack turns it on with the DemoToken template parameter (default off).
+    demo_token: bool = True
