@@ -16,9 +16,9 @@ from drcompat.errors import BadRequest
 from drcompat.jobs import cli
 from drcompat.jobs.credentials import CredentialError, LocalCredentialStore
 from drcompat.jobs.folder import add_file, load_job, unpack_archive
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.metadata import JobMetadataError, parse_metadata
 from drcompat.jobs.parameters import RuntimeParameterError, environment, resolve, secrets
-from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.runner import JobRunError, isolation_prefix, run_job
 from drcompat.jobs.templates import gallery, new_job
 

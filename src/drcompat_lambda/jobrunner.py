@@ -22,6 +22,7 @@ from drcompat.api import create_app
 from drcompat.config import Settings
 from drcompat.errors import ApiError
 from drcompat.jobs.credentials import credential_store
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.service import JobService
 from drcompat.storage import storage_from_settings
 from drcompat_lambda.schedules import EventBridgeSchedules
@@ -66,6 +67,7 @@ def build_handler() -> Any:
         schedules=schedules,
         platform_isolated=os.environ.get("DRC_NETWORK_ISOLATED_BY_PLATFORM", "").lower() == "true",
         launcher=async_launcher(function_arn) if function_arn else None,
+        limits=JobLimits.from_settings(settings),
     )
     app = create_app(settings, jobs=jobs)
     asgi = Mangum(app, lifespan="off")

@@ -21,6 +21,7 @@ from drcompat.api.routes.version import add_version_routes
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import credential_store
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.service import JobService
 from drcompat.observe import Observer, RequestRecord
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
@@ -195,6 +196,7 @@ def create_app(
         service.storage,
         credentials=credential_store(settings),
         endpoint=settings.public_url,
+        limits=JobLimits.from_settings(settings),
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)

@@ -15,11 +15,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.types import Message
 
 from drcompat.auth import authenticate, authorize_jobs, token_from_header
-from drcompat.errors import BadRequest
+from drcompat.errors import BadRequest, PayloadTooLarge
 from drcompat.jobs.publish import rollback
-from drcompat.jobs.service import JobService
+from drcompat.jobs.service import EDITABLE, JobService
 from drcompat.predict import PredictionService
 
 JOBS = "/api/v2/customJobs"
@@ -30,10 +33,39 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status, media_type="application/json")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise BadRequest("The JSON body is too large.")
+async def capped_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return bytes(body)
+
+
+def capped_request(request: Request, limit: int) -> Request:
+    """The same request whose body stream stops with 413 once it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def _json_body(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    body = await capped_body(request, limit)
     if not body.strip():
         return {}
     try:
@@ -48,6 +80,10 @@ async def json_body(request: Request) -> dict[str, Any]:
 def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, workers: int = 2) -> None:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drcompat-run")
     app.state.job_pool = pool
+    limits = jobs.limits
+
+    async def json_body(request: Request) -> dict[str, Any]:
+        return await _json_body(request, limits.json_max_bytes)
 
     def check(request: Request) -> None:
         snapshot = service.registry.snapshot()
@@ -57,6 +93,9 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
     async def create_job(request: Request) -> Response:
         check(request)
         data = await json_body(request)
+        unknown = sorted(set(data) - EDITABLE)
+        if unknown:  # ids are assigned by the server; files are uploaded to .../items/
+            raise BadRequest(f"Unknown job field {unknown[0][:60]!r}; allowed: {', '.join(sorted(EDITABLE))}.")
         name = data.pop("name", None)
         return json_response(await run_in_threadpool(lambda: jobs.create_job(name, **data)), 201)
 
@@ -82,7 +121,12 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
     )
     async def add_items(job_id: str, request: Request) -> Response:
         check(request)
-        form = await request.form()
+        try:
+            form = await capped_request(request, limits.upload_max_bytes).form(max_files=limits.archive_max_entries)
+        except MultiPartException as exc:
+            raise BadRequest(f"Malformed multipart upload: {exc.message}") from exc
+        except HTTPException as exc:
+            raise BadRequest(f"Malformed multipart upload: {exc.detail}") from exc
         uploads = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
         if not uploads:
             raise BadRequest("Send the files as multipart parts named 'file' (or a zip as 'archive').")
