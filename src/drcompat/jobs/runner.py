@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -38,6 +39,8 @@ BASE_ENVIRONMENT = ("LANG", "LC_ALL", "TZ")
 LINE_BYTES = 64 * 1024  # a longer line is split, so no line is ever held whole
 FLUSH_SECONDS = 2.0
 RUN_FOLDER_PREFIX = "drcompat-run-"
+MIN_WORD = 6
+SECRET_WORD_BREAKS = re.compile(r"(?:\\[nrtbf\"\\/])+|[\s\"',{}:\[\]]+")
 
 
 class JobRunError(BadRequest):
@@ -95,8 +98,11 @@ def _hide_service_process() -> None:
 
 
 class Masker:
-    """Replaces every secret in a line with *****; longest first so overlaps mask fully. A
-    multi-line secret (a service-account key) is masked line by line, as logs are lines."""
+    """Replaces every secret in a line with *****; longest first so overlaps mask fully.
+
+    A multi-line secret (a service-account key) is masked line by line, as logs are lines, and
+    since a job may print it re-escaped (``echo`` turns ``\\n`` into a new line, JSON escapes
+    quotes) every word of it of MIN_WORD characters or more is masked too."""
 
     def __init__(self, secrets: list[str]) -> None:
         pieces: set[str] = set()
@@ -104,6 +110,7 @@ class Masker:
             for form in (secret, json.dumps(secret)[1:-1]):
                 pieces.add(form)
                 pieces.update(line.strip() for line in form.splitlines())
+                pieces.update(word for word in SECRET_WORD_BREAKS.split(form) if len(word) >= MIN_WORD)
         self.secrets = sorted({s for s in pieces if len(s) >= 3}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
@@ -127,7 +134,8 @@ class CappedLog:
         self.dropped = 0
         self.on_line = on_line
         self.flush = flush
-        self.flushed_at = time.monotonic()
+        self.flushed_at = float("-inf")  # the first line reaches storage at once
+        self.flushed_size = 0
         self.lock = threading.Lock()
 
     def add(self, line: str) -> None:
@@ -144,9 +152,18 @@ class CappedLog:
             self.buffer += data
         if self.on_line is not None:
             self.on_line(line)
-        if self.flush is not None and time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
-            self.flushed_at = time.monotonic()
-            self.flush(self.text().encode())
+        self.tick()
+
+    def tick(self) -> None:
+        """Send the log so far to ``flush`` when it grew and the last send is FLUSH_SECONDS old."""
+        if self.flush is None or time.monotonic() - self.flushed_at < FLUSH_SECONDS:
+            return
+        with self.lock:
+            if len(self.buffer) == self.flushed_size:
+                return
+            self.flushed_at, self.flushed_size = time.monotonic(), len(self.buffer)
+            data = bytes(self.buffer)
+        self.flush(data)
 
     def text(self) -> str:
         with self.lock:
@@ -251,17 +268,23 @@ def _read_ready(fd: int, deadline: float) -> bytes | None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return None
-    ready, _, _ = select.select([fd], [], [], remaining)
-    if not ready:
+    poller = select.poll()  # not select(): a busy server's descriptors pass FD_SETSIZE
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    if not poller.poll(remaining * 1000):
         return None
     return os.read(fd, 4096)
 
 
-def _read_until(fd: int, end: bytes, deadline: float) -> bytes | None:
-    """Bytes from the pipe up to ``end`` or its close; None when the deadline passes first."""
+def _read_until(fd: int, end: bytes, deadline: float, log: CappedLog | None = None) -> bytes | None:
+    """Bytes from the pipe up to ``end`` or its close; None when the deadline passes first. The
+    log is sent on while waiting (a quiet job's last lines reach storage too)."""
     said = b""
     while end not in said:
-        chunk = _read_ready(fd, deadline)
+        if log is not None:
+            log.tick()
+        chunk = _read_ready(fd, min(deadline, time.monotonic() + FLUSH_SECONDS))
+        if chunk is None and time.monotonic() < deadline:
+            continue
         if chunk is None:
             return None
         if not chunk:
@@ -305,7 +328,7 @@ def _run_sandboxed(
     reader = _pump(process.stdout, log, mask)
     status, code = "failed", None
     try:
-        info, said = _read_until(info_r, b"}", deadline), _read_until(status_r, b"\n", deadline)
+        info, said = _read_until(info_r, b"}", deadline), _read_until(status_r, b"\n", deadline, log)
         if said is None or info is None:
             status = "timedOut"
         elif said.strip().isdigit():
@@ -365,7 +388,15 @@ def _run_unsandboxed(
         reader = _pump(process.stdout, log, mask)
         status, code = "failed", None
         try:
-            code = process.wait(timeout=timeout_seconds)
+            deadline = time.monotonic() + timeout_seconds
+            while True:
+                try:
+                    code = process.wait(timeout=max(0.0, min(FLUSH_SECONDS, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        raise
+                    log.tick()
             status = "succeeded" if code == 0 else "failed"
         except subprocess.TimeoutExpired:
             status = "timedOut"
