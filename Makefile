@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench bench-explain bench-coldstart models clean build sizes build-check
+.PHONY: serve test sandbox-tool lint unit bench bench-explain bench-coldstart models clean build sizes build-check
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ serve: $(STAMP)
 	$(BIN)/python -m drcompat.api.server
 
 ## Set up and run the linters, the whole test suite, and the Lambda bundle build checks.
-test: $(STAMP) lint build-check build unit
+test: $(STAMP) sandbox-tool lint build-check build unit
+
+# Jobs run in a bubblewrap sandbox (README, "Jobs: threat model and limits"); the hostile-job tests
+# need it. Installed with apt where it is missing and apt is there (CI runs as root on Debian).
+sandbox-tool:
+	@command -v bwrap >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } \
+		|| echo "bubblewrap is not installed: job runs will be refused (see the README)"
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest
