@@ -60,6 +60,15 @@ def build_handler() -> Any:
     if target and role:  # policies created through the API get their own EventBridge schedule
         schedules = EventBridgeSchedules(target, role, endpoint_url=os.environ.get("DRC_SCHEDULER_ENDPOINT_URL"))
     function_arn = os.environ.get("DRC_JOBRUNNER_ARN")
+    executor = None
+    exec_function = os.environ.get("DRC_JOBEXEC_FUNCTION")
+    if exec_function:  # user code runs in the execution function, never in this platform process
+        import boto3
+
+        from drcompat_lambda.jobexec import LambdaExecutor
+
+        s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
+        executor = LambdaExecutor(exec_function, settings.bucket, settings.bucket_prefix, s3=s3)
     jobs = JobService(
         storage,
         credentials=credential_store(settings),
@@ -68,6 +77,7 @@ def build_handler() -> Any:
         platform_isolated=os.environ.get("DRC_NETWORK_ISOLATED_BY_PLATFORM", "").lower() == "true",
         launcher=async_launcher(function_arn) if function_arn else None,
         limits=JobLimits.from_settings(settings),
+        executor=executor,
     )
     app = create_app(settings, jobs=jobs)
     asgi = Mangum(app, lifespan="off")

@@ -36,7 +36,7 @@ from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.metadata import parse_metadata
 from drcompat.jobs.parameters import environment, resolve, secrets
 from drcompat.jobs.publish import new_object_id, promote, publish_candidate
-from drcompat.jobs.runner import RUN_FOLDER_PREFIX, check_entry_name, run_job
+from drcompat.jobs.runner import RUN_FOLDER_PREFIX, RunResult, check_entry_name, run_job
 from drcompat.jobs.schedule import parse_schedule, utcnow
 from drcompat.jobs.tokens import issue_run_token, revoke_run_token
 from drcompat.storage import Storage, StorageKeyError
@@ -81,8 +81,10 @@ class JobService:
         platform_isolated: bool = False,
         launcher: Callable[[str, dict[str, Any], str | None, str], None] | None = None,
         limits: JobLimits | None = None,
+        executor: Callable[..., RunResult] | None = None,
     ) -> None:
         self.storage = storage
+        self.executor = executor  # runs user code elsewhere (the execution function in AWS)
         self.limits = limits or JobLimits()
         self.schedules = schedules  # a ScheduleBackend (EventBridge in AWS), told of new policies
         self.platform_isolated = platform_isolated
@@ -257,7 +259,7 @@ class JobService:
                 env["DATAROBOT_API_TOKEN"] = token
                 masked.append(token)
             try:
-                result = run_job(
+                result = (self.executor or run_job)(
                     folder,
                     env,
                     entry=loaded.entry,
