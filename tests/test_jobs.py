@@ -217,7 +217,7 @@ def test_run_success_failure_and_masked_log(tmp_path):
 
 
 def test_run_time_limit(tmp_path):
-    result = run_job(write_job(tmp_path / "slow", "echo start\nsleep 30\necho never\n"), {}, timeout_seconds=0.5)
+    result = run_job(write_job(tmp_path / "slow", "echo start\nsleep 30\necho never\n"), {}, timeout_seconds=3)
     assert result.status == "timedOut" and result.exit_code is None
     assert "start" in result.log and "never" not in result.log and "time limit" in result.log
 
