@@ -22,7 +22,7 @@ from starlette.types import Message
 from drcompat.auth import authenticate, authorize_jobs, token_from_header
 from drcompat.errors import BadRequest, PayloadTooLarge
 from drcompat.jobs.publish import rollback
-from drcompat.jobs.service import EDITABLE, JobService
+from drcompat.jobs.service import EDITABLE, JobService, check_by_reference
 from drcompat.predict import PredictionService
 
 JOBS = "/api/v2/customJobs"
@@ -153,6 +153,7 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
         values = data.get("runtimeParameterValues") or {}
         if not isinstance(values, dict):
             raise BadRequest("runtimeParameterValues must be an object.")
+        check_by_reference(values)  # a credential by name only: the run request is kept (and in AWS, sent on)
         deployment = data.get("deploymentId")
         queued = await run_in_threadpool(jobs.queue_run, job_id, deployment)
         if jobs.launcher is not None:  # in AWS: another invocation runs it, this one answers now

@@ -62,6 +62,7 @@ def bwrap_path() -> str | None:
     if found is None:
         return None
     command = [found, *_namespaces("none"), "--ro-bind", "/usr", "/usr", *_system_links(), "--proc", "/proc"]
+    command += ["--perms", "0755", "--size", "1048576", "--tmpfs", SANDBOX]  # bwrap 0.7+ (--size)
     try:
         probe = subprocess.run(  # noqa: S603 - a fixed probe
             [*command, "--dev", "/dev", "/usr/bin/env", "true"], capture_output=True, timeout=20, check=False
