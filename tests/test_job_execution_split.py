@@ -131,3 +131,14 @@ def test_the_platform_function_holds_no_user_code_path_without_the_execution_fun
     execution = template.split("  JobExecFunction:")[1].split("\n  Job")[0].split("\nOutputs:")[0]
     assert "DRC_JOBEXEC_FUNCTION" in runner and 'DRC_JOB_SANDBOX: "off"' not in runner
     assert "S3CrudPolicy" not in execution and "secretsmanager" not in execution and "Policies" in execution
+
+
+def test_logs_stream_from_the_bucket_in_pieces(split):
+    from drcompat.storage import StorageKeyError
+
+    log = b"x" * (2 * 1024 * 1024 + 5)
+    split.storage.write("jobs/a/runs/b/log.txt", log)
+    pieces = list(split.storage.stream("jobs/a/runs/b/log.txt", 1024 * 1024))
+    assert [len(p) for p in pieces] == [1024 * 1024, 1024 * 1024, 5] and b"".join(pieces) == log
+    with pytest.raises(StorageKeyError):
+        split.storage.stream("jobs/a/runs/b/none.txt")

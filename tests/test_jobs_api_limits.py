@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from collections.abc import Iterator
 
@@ -119,3 +120,17 @@ def test_uploads_and_json_bodies_are_capped_while_read(api):
     declared = {**MANAGE_AUTH, "Content-Length": str(10**9)}
     refused(api.post(f"{JOBS}/", content=b"{}", headers=declared), 413, "limit")
     assert api.get("/health").status_code == 200
+
+
+def test_a_long_log_is_served_in_pieces_as_stored(api, bucket):
+    job_id = new_job(api)
+    queued = api.post(f"{JOBS}/{job_id}/runs/", json={}, headers=MANAGE_AUTH).json()
+    for _ in range(100):  # the run has no files: it fails at once; then its log is replaced
+        if api.get(f"{JOBS}/{job_id}/runs/{queued['id']}/", headers=MANAGE_AUTH).json()["status"] == "failed":
+            break
+        time.sleep(0.05)
+    log = b"".join(b"line %07d of a long log\n" % i for i in range(150_000))  # 3.6 MB: several pieces
+    (bucket / "jobs" / job_id / "runs" / queued["id"] / "log.txt").write_bytes(log)
+    with api.stream("GET", f"{JOBS}/{job_id}/runs/{queued['id']}/logs/", headers=MANAGE_AUTH) as answer:
+        pieces = list(answer.iter_raw())
+    assert answer.status_code == 200 and b"".join(pieces) == log and len(pieces) > 1

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -176,7 +176,8 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
     @app.get(f"{JOBS}/{{job_id}}/runs/{{run_id}}/logs/", summary="A run's log (secrets masked)")
     async def run_log(job_id: str, run_id: str, request: Request) -> Response:
         check(request)
-        return Response(await run_in_threadpool(jobs.run_log, job_id, run_id), media_type="text/plain")
+        pieces = await run_in_threadpool(jobs.run_log_stream, job_id, run_id)
+        return StreamingResponse(iterate_in_threadpool(pieces), media_type="text/plain; charset=utf-8")
 
     policies = "/api/v2/deployments/{deployment_id}/retrainingPolicies"
 

@@ -21,7 +21,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -389,6 +389,14 @@ class JobService:
         self.get_job(job_id)
         keys = [k for k in self.storage.list(f"jobs/{job_id}/runs/") if k.endswith("/run.yaml")]
         return [dict(load_yaml(self.storage.read(k))) for k in keys]
+
+    def run_log_stream(self, job_id: str, run_id: str) -> Iterator[bytes]:
+        """The log in pieces, as storage holds it (never read whole to serve it)."""
+        self.get_run(job_id, run_id)
+        try:
+            return self.storage.stream(f"jobs/{job_id}/runs/{run_id}/log.txt")
+        except StorageKeyError:
+            return iter([b""])
 
     def run_log(self, job_id: str, run_id: str) -> str:
         self.get_run(job_id, run_id)

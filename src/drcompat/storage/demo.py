@@ -8,6 +8,7 @@ known token, and any write of the registry made through it leaves the token out 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -43,6 +44,11 @@ class WithoutDemoTokens(Storage):
     def read(self, key: str) -> bytes:
         data = self.inner.read(key)
         return without_demo_tokens(data) if key == DEPLOYMENTS_KEY else data
+
+    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        if key == DEPLOYMENTS_KEY:
+            return iter([self.read(key)])
+        return self.inner.stream(key, chunk_bytes)
 
     def version(self, key: str) -> str | None:
         return self.inner.version(key)
