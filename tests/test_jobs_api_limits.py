@@ -102,7 +102,9 @@ def test_bad_archives_and_file_names_are_4xx(api):
     api.post(items, files={"file": ("a", b"file")}, headers=MANAGE_AUTH)
     nested = api.post(items, files={"file": ("b", b"x")}, data={"filePath": "a/b"}, headers=MANAGE_AUTH)
     refused(nested, 400, "clashes")
-    assert api.get(f"{JOBS}/{job_id}/", headers=MANAGE_AUTH).json()["items"] == ["a"]
+    later = zipped({"ok.txt": b"fine", "a/c": b"under the file a"})
+    refused(api.post(items, files={"archive": ("l.zip", later)}, headers=MANAGE_AUTH), 400, "clashes")
+    assert api.get(f"{JOBS}/{job_id}/", headers=MANAGE_AUTH).json()["items"] == ["a"]  # nothing half-written
 
 
 def test_uploads_and_json_bodies_are_capped_while_read(api):

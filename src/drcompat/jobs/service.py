@@ -164,25 +164,33 @@ class JobService:
         """Add or replace a file; metadata.yaml is checked before it is accepted."""
         self.get_job(job_id)
         relative = safe_name(name).as_posix()
-        if len(content) > self.limits.upload_max_bytes:
-            raise PayloadTooLarge(f"The file {relative!r} is larger than {self.limits.upload_max_bytes} bytes.")
-        existing = set(self.list_files(job_id))
-        parents = {"/".join(relative.split("/")[:i]) for i in range(1, relative.count("/") + 1)}
-        clash = sorted(parents & existing) or [f for f in existing if f.startswith(relative + "/")]
-        if clash:
-            raise BadRequest(f"The file {relative!r} clashes with {clash[0]!r} (a name cannot be a file and a folder).")
-        if relative == "metadata.yaml":
-            parse_metadata(content)
+        self._check_file(relative, content, set(self.list_files(job_id)))
         self.storage.write(f"jobs/{job_id}/files/{relative}", content)
         return self.list_files(job_id)
 
     def put_archive(self, job_id: str, archive: bytes) -> list[str]:
+        """Unpack a zip into the job: every member is checked before any is written."""
         self.get_job(job_id)
+        existing = set(self.list_files(job_id))
         with tempfile.TemporaryDirectory() as scratch:
             limits = self.limits
-            for path in unpack_archive(Path(scratch), archive, limits.archive_max_entries, limits.archive_max_bytes):
-                self.put_file(job_id, path.relative_to(scratch).as_posix(), path.read_bytes())
+            members = unpack_archive(Path(scratch), archive, limits.archive_max_entries, limits.archive_max_bytes)
+            names = [path.relative_to(scratch).as_posix() for path in members]
+            for name, path in zip(names, members, strict=True):
+                self._check_file(name, path.read_bytes(), existing | set(names) - {name})
+            for name, path in zip(names, members, strict=True):
+                self.storage.write(f"jobs/{job_id}/files/{name}", path.read_bytes())
         return self.list_files(job_id)
+
+    def _check_file(self, relative: str, content: bytes, others: set[str]) -> None:
+        if len(content) > self.limits.upload_max_bytes:
+            raise PayloadTooLarge(f"The file {relative!r} is larger than {self.limits.upload_max_bytes} bytes.")
+        parents = {"/".join(relative.split("/")[:i]) for i in range(1, relative.count("/") + 1)}
+        clash = sorted(parents & others) or sorted(f for f in others if f.startswith(relative + "/"))
+        if clash:
+            raise BadRequest(f"The file {relative!r} clashes with {clash[0]!r} (a name cannot be a file and a folder).")
+        if relative == "metadata.yaml":
+            parse_metadata(content)
 
     def list_files(self, job_id: str) -> list[str]:
         prefix = f"jobs/{self._id(job_id)}/files/"
