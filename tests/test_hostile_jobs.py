@@ -12,6 +12,7 @@ import socket
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,16 @@ def test_the_demo_token_is_off_in_a_deployed_stack(bucket):
         answer = deployed.post(url(BINARY), content=body, headers=headers)
         assert answer.status_code == 401 and answer.json() == {"message": "Invalid API key."}
     assert "demo" in yaml.safe_load((bucket / "deployments.yaml").read_text())["tokens"]  # the file is untouched
+
+
+def test_only_runs_past_their_time_limit_are_reaped_where_other_containers_run_jobs(bucket):
+    jobs = service(bucket)
+    job = jobs.create_job("lost", {"run.sh": b"echo hi\n", "metadata.yaml": METADATA}, timeoutSeconds=60)
+    lost, live = jobs.queue_run(job["id"]), jobs.queue_run(job["id"])
+    lost.update(status="running", created=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
+    live.update(status="running")
+    jobs._save_run(job["id"], lost)
+    jobs._save_run(job["id"], live)
+    assert jobs.recover_interrupted_runs(stale_after_seconds=1800) == [lost["id"]]
+    assert jobs.get_run(job["id"], lost["id"])["status"] == "failed"
+    assert jobs.get_run(job["id"], live["id"])["status"] == "running"  # another container may be running it

@@ -29,6 +29,9 @@ from drcompat_lambda.schedules import EventBridgeSchedules
 
 logger = Logger(service="drcompat-jobrunner")
 ACTIONS = ("run-due-policies", "run-policy", "run-job")
+# A run still "running" this long past its time limit was lost (its invocation timed out or
+# crashed): the scheduled tick marks it failed and revokes its token.
+STALE_MARGIN_SECONDS = 1800.0
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +92,9 @@ def build_handler() -> Any:
             return {"status": 400, "message": f"Unknown action {action!r}: expected one of {list(ACTIONS)}."}
         try:
             if action == "run-due-policies":
+                stale = jobs.recover_interrupted_runs(stale_after_seconds=STALE_MARGIN_SECONDS)
+                if stale:
+                    logger.warning("runs left running marked failed", extra={"runs": stale[:50]})
                 runs = jobs.run_due_policies()
             elif action == "run-policy":
                 runs = [jobs.run_policy(str(event.get("policyId", "")))]

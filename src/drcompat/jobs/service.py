@@ -347,11 +347,16 @@ class JobService:
     def _save_run(self, job_id: str, record: dict[str, Any]) -> None:
         self.storage.write(f"jobs/{job_id}/runs/{record['id']}/run.yaml", _dump(record))
 
-    def recover_interrupted_runs(self) -> list[str]:
-        """At start: runs a crash left ``running`` (or ``queued``) are marked failed, their run
-        tokens revoked and their scratch folders removed. Call it only where no other process runs
-        jobs on the same storage (the local service), never from a Lambda container."""
+    def recover_interrupted_runs(self, stale_after_seconds: float | None = None) -> list[str]:
+        """Runs a crash left ``running`` (or ``queued``) are marked failed, their run tokens
+        revoked and their scratch folders removed.
+
+        Without ``stale_after_seconds`` every such run is taken: only for a process that is the
+        sole job runner on its storage, at its start (the local service). With it, only runs
+        older than their own time limit plus that margin (safe where other containers run jobs
+        on the same bucket: AWS calls it on each scheduled tick)."""
         recovered = []
+        now = utcnow()
         for key in self.storage.list("jobs/"):
             if not key.endswith("/run.yaml"):
                 continue
@@ -361,13 +366,15 @@ class JobService:
                 continue
             if record.get("status") not in ("running", "queued"):
                 continue
+            if stale_after_seconds is not None and not self._stale(record, now, stale_after_seconds):
+                continue
             run_id = str(record.get("id"))
             if record.get("deploymentId"):
                 with contextlib.suppress(StorageKeyError, ValueError):
                     revoke_run_token(self.storage, f"run-{run_id}")
             for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}{run_id}-*"):
                 shutil.rmtree(folder, ignore_errors=True)
-            note = "run failed: the service stopped while it was running (recovered at start)\n"
+            note = "run failed: the service stopped while it was running (recovered later)\n"
             log_key = key[: -len("run.yaml")] + "log.txt"
             try:
                 previous = self.storage.read(log_key)[-self.limits.log_max_bytes // 2 :]
@@ -378,6 +385,14 @@ class JobService:
             self.storage.write(key, _dump(record))
             recovered.append(run_id)
         return recovered
+
+    def _stale(self, record: dict[str, Any], now: datetime, margin: float) -> bool:
+        try:
+            created = datetime.fromisoformat(str(record.get("created")))
+            limit = float(self.get_job(str(record.get("jobId"))).get("timeoutSeconds", 3600))
+        except (ValueError, ApiError):
+            return True  # a run record nothing can finish any more
+        return (now - created).total_seconds() > limit + margin
 
     def queue_run(self, job_id: str, deployment_id: str | None = None) -> dict[str, Any]:
         """A run record in state ``queued``, for callers that start the run in the background."""
