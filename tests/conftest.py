@@ -78,8 +78,8 @@ def manage_auth(bucket: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(bucket: Path) -> Settings:
-    return Settings(storage_root=bucket, registry_ttl_seconds=0.0)
+def settings(bucket: Path, tmp_path: Path) -> Settings:
+    return Settings(storage_root=bucket, registry_ttl_seconds=0.0, credentials_file=tmp_path / "credentials.yaml")
 
 
 @pytest.fixture

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
+    # CSV answers of more rows than this are encoded and sent in pieces of this many rows (0: in one
+    # piece). Set where the door streams: the function-URL door behind the Lambda Web Adapter.
+    stream_csv_rows: int = 0
     # Jobs are hostile code (see README, "Jobs: threat model and limits"). job_sandbox "required"
     # runs each job in a bubblewrap sandbox and refuses to run where none can be made; "off" is
     # the documented opt-out for trusted jobs (and AWS Lambda, which cannot create namespaces).

@@ -56,6 +56,15 @@ class WithoutDemoTokens(Storage):
     def write(self, key: str, data: bytes) -> None:
         self.inner.write(key, data)
 
+    def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
+        data, precondition = self.inner.read_for_update(key)  # the precondition is the stored object's
+        if data is not None and key == DEPLOYMENTS_KEY:
+            data = without_demo_tokens(data)
+        return data, precondition
+
+    def write_if(self, key: str, data: bytes, precondition: str | None) -> None:
+        self.inner.write_if(key, data, precondition)
+
     def list(self, prefix: str) -> list[str]:
         return self.inner.list(prefix)
 
