@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench bench-explain bench-coldstart bench-batch models clean build sizes build-check cost
+.PHONY: serve test sandbox-tool lint unit bench bench-explain bench-coldstart bench-batch models clean build sizes build-check cost
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ serve: $(STAMP)
 	$(BIN)/python -m drcompat.api.server
 
 ## Set up and run the linters, the whole test suite, and the Lambda bundle build checks.
-test: $(STAMP) lint build-check build browser unit
+test: $(STAMP) sandbox-tool lint build-check build browser unit
 
 ## The monitoring page is tested in headless Chromium: install it where apt-get can (CI runs as root).
 .PHONY: browser
@@ -28,6 +28,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  (apt-get update -qq && apt-get install -y -qq chromium) || \
 	  echo "chromium could not be installed: the monitoring page test will be skipped"
+
+# Jobs run in a bubblewrap sandbox (README, "Jobs: threat model and limits"); the hostile-job tests
+# need it. Installed with apt where it is missing and apt is there (CI runs as root on Debian).
+sandbox-tool:
+	@command -v bwrap >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } \
+		|| echo "bubblewrap is not installed: job runs will be refused (see the README)"
 
 unit: $(STAMP)
 	DRC_TEST_BUILDS=1 $(BIN)/python -m pytest  # includes both architectures' CoreLayer builds

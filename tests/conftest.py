@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+import yaml
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
@@ -55,6 +57,28 @@ def bucket(tmp_path: Path) -> Path:
     target = tmp_path / "bucket"
     shutil.copytree(DEMO_BUCKET, target)
     return target
+
+
+MANAGE_TOKEN = "jobs-manager-token-for-tests-0123456789"
+MANAGE_AUTH = {"Authorization": f"Bearer {MANAGE_TOKEN}"}
+
+
+def add_manage_token(bucket: Path) -> dict[str, str]:
+    """A token with manageJobs in the test bucket's registry (the demo token has none)."""
+    path = bucket / "deployments.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["tokens"]["jobs-manager"] = {
+        "sha256": hashlib.sha256(MANAGE_TOKEN.encode()).hexdigest(),
+        "manageJobs": True,
+        "description": "Test token for the custom-jobs API.",
+    }
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return MANAGE_AUTH
+
+
+@pytest.fixture
+def manage_auth(bucket: Path) -> dict[str, str]:
+    return add_manage_token(bucket)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from drcompat.errors import BadRequest
 from drcompat.jobs import cli
 from drcompat.jobs.credentials import CredentialError, LocalCredentialStore
 from drcompat.jobs.folder import add_file, load_job, unpack_archive
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.metadata import JobMetadataError, parse_metadata
 from drcompat.jobs.parameters import RuntimeParameterError, environment, resolve, secrets
 from drcompat.jobs.runner import JobRunError, isolation_prefix, run_job
@@ -216,7 +217,7 @@ def test_run_success_failure_and_masked_log(tmp_path):
 
 
 def test_run_time_limit(tmp_path):
-    result = run_job(write_job(tmp_path / "slow", "echo start\nsleep 30\necho never\n"), {}, timeout_seconds=0.5)
+    result = run_job(write_job(tmp_path / "slow", "echo start\nsleep 30\necho never\n"), {}, timeout_seconds=3)
     assert result.status == "timedOut" and result.exit_code is None
     assert "start" in result.log and "never" not in result.log and "time limit" in result.log
 
@@ -240,8 +241,16 @@ def test_network_none_has_no_network(tmp_path):
 
 def test_network_none_refused_when_isolation_is_impossible(tmp_path, monkeypatch):
     monkeypatch.setattr("drcompat.jobs.runner.isolation_prefix", lambda: None)
-    with pytest.raises(JobRunError, match="refused"):
-        run_job(write_job(tmp_path / "j", "echo hi\n"), {}, network="none")
+    with pytest.raises(JobRunError, match="refused"):  # the trusted opt-out still needs a network namespace
+        run_job(write_job(tmp_path / "j", "echo hi\n"), {}, network="none", limits=JobLimits(sandbox="off"))
+
+
+def test_runs_refused_where_no_sandbox_can_be_made(tmp_path, monkeypatch):
+    monkeypatch.setattr("drcompat.jobs.sandbox.bwrap_path", lambda: None)
+    with pytest.raises(JobRunError, match="DRC_JOB_SANDBOX=off"):
+        run_job(write_job(tmp_path / "j", "echo hi\n"), {})
+    trusted = run_job(write_job(tmp_path / "t", "echo trusted\n"), {}, limits=JobLimits(sandbox="off"))
+    assert trusted.status == "succeeded" and "trusted" in trusted.log
 
 
 def test_entry_point_rules(tmp_path):

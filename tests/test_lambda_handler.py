@@ -195,10 +195,25 @@ def test_explain_function_answers_its_event():
     assert all(len(row["predictionExplanations"]) == 3 for row in body["data"])
 
 
+def with_manage_token(event: dict) -> dict:
+    from conftest import MANAGE_AUTH
+
+    headers = {**event["headers"], **MANAGE_AUTH}
+    multi = {**event.get("multiValueHeaders", {}), "Authorization": [MANAGE_AUTH["Authorization"]]}
+    return {**event, "headers": headers, "multiValueHeaders": multi}
+
+
 def test_jobrunner_serves_the_jobs_api_event(bucket, monkeypatch):
+    from conftest import add_manage_token
+
     monkeypatch.setenv("DRC_STORAGE_ROOT", str(bucket))
+    add_manage_token(bucket)
     jobrunner = load_handler("jobrunner")
     meta, body = invoke(jobrunner, "jobrunner-api-list-jobs.json")
+    assert meta["status"] == 403  # the event's demo token may not manage jobs
+    meta, body = invoke_event(
+        jobrunner, with_manage_token(json.loads((EVENTS / "jobrunner-api-list-jobs.json").read_text()))
+    )
     assert meta["status"] == 200 and body == {"count": 0, "data": []}
 
 
@@ -211,7 +226,10 @@ def test_jobs_api_in_lambda_starts_runs_in_another_invocation(bucket, monkeypatc
     monkeypatch.setenv("DRC_JOBRUNNER_ARN", "arn:aws:lambda:us-east-1:123456789012:function:drcompat-jobrunner")
     monkeypatch.setattr(jobrunner_module, "async_launcher", lambda arn: lambda *args: launched.append((arn, *args)))
     jobrunner = load_handler("jobrunner")
-    event = json.loads((EVENTS / "jobrunner-api-list-jobs.json").read_text())
+    from conftest import add_manage_token
+
+    add_manage_token(bucket)
+    event = with_manage_token(json.loads((EVENTS / "jobrunner-api-list-jobs.json").read_text()))
     create = {**event, "httpMethod": "POST", "body": json.dumps({"name": "j"}), "isBase64Encoded": False}
     created = jobrunner.handler(create, context())
     job_id = json.loads(created["body"])["id"]

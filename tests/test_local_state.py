@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTH, BINARY, ROOT, TOKEN, free_port, sample
+from conftest import AUTH, BINARY, MANAGE_AUTH, ROOT, TOKEN, add_manage_token, free_port, sample
 from drcompat.config import DEFAULT_DATA_DIR, DEFAULT_STORAGE_ROOT, Settings, job_endpoint
 from drcompat.jobs.templates import GALLERY
 from drcompat.storage import storage_from_settings
@@ -65,7 +65,8 @@ def test_job_endpoint_defaults_to_this_server(monkeypatch):
 def call(
     base: str, method: str, path: str, body: bytes | None = None, headers: dict | None = None
 ) -> tuple[int, bytes]:
-    request = urllib.request.Request(base + path, data=body, method=method, headers={**AUTH, **(headers or {})})
+    auth = MANAGE_AUTH if path.startswith("/api/v2/") else AUTH  # the demo token may not manage jobs
+    request = urllib.request.Request(base + path, data=body, method=method, headers={**auth, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read()
@@ -87,6 +88,9 @@ def multipart(files: dict[str, bytes]) -> tuple[bytes, str]:
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_every_feature_under_the_serve_command_leaves_git_status_clean(tmp_path):
     before = git_status()
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "layers" / "models" / "deployments.yaml", tmp_path / "data" / "deployments.yaml")
+    add_manage_token(tmp_path / "data")  # the operator's token for the jobs API, in the data folder
     port = free_port()
     env = {
         **os.environ,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import AUTH, BINARY, DEMO_BUCKET, url
+from conftest import AUTH, BINARY, DEMO_BUCKET, MANAGE_AUTH, add_manage_token, url
 from drcompat.api import create_app
 from drcompat.config import Settings
 from drcompat.errors import BadRequest
@@ -28,6 +28,7 @@ TRAINING = pd.read_csv(DEMO_BUCKET / "datasets" / "diabetes_binary.csv")
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, JobService]]:
     bucket = clean_bucket(tmp_path)
+    add_manage_token(bucket)  # policies are managed with a manageJobs token
     app = create_app(
         Settings(storage_root=bucket, registry_ttl_seconds=0, monitoring_enabled=True, monitoring_flush_seconds=3600)
     )
@@ -106,7 +107,9 @@ def test_policies_api_takes_a_trigger(world):
     job = quick_job(jobs)
     path = f"/api/v2/deployments/{BINARY}/retrainingPolicies/"
     body = {"jobId": job["id"], "schedule": YEARLY, "trigger": {"type": "dataDrift", "threshold": 0.2}}
-    created = client.post(path, json=body, headers=AUTH)
+    created = client.post(path, json=body, headers=MANAGE_AUTH)
     assert created.status_code == 201 and created.json()["trigger"] == {"type": "dataDrift", "threshold": 0.2}
-    refused = client.post(path, json={**body, "trigger": {"type": "dataDrift", "threshold": "high"}}, headers=AUTH)
+    refused = client.post(
+        path, json={**body, "trigger": {"type": "dataDrift", "threshold": "high"}}, headers=MANAGE_AUTH
+    )
     assert refused.status_code == 400 and "threshold" in refused.json()["message"]

@@ -23,7 +23,8 @@ DATASET = DEMO_BUCKET / "datasets" / "diabetes_binary.csv"
 
 def retraining_job(service: JobService, **values: object) -> dict:
     files = {p.name: p.read_bytes() for p in (GALLERY / "retraining").iterdir() if p.is_file()}
-    settings = {"TRAINING_DATA": str(DATASET), "TARGET": "progression_high", "TARGET_TYPE": "Binary", **values}
+    files["data/train.csv"] = DATASET.read_bytes()  # a sandboxed job sees its own files only
+    settings = {"TRAINING_DATA": "data/train.csv", "TARGET": "progression_high", "TARGET_TYPE": "Binary", **values}
     return service.create_job("retrain diabetes", files, runtimeParameterValues=settings, timeoutSeconds=600)
 
 
@@ -163,15 +164,19 @@ def test_job_calls_the_service_back_with_a_token_for_its_deployment_only(bucket,
         time.sleep(0.02)
     try:
         jobs = JobService(LocalStorage(bucket), endpoint=f"http://127.0.0.1:{port}/predApi/v1.0")
-        (bucket / "sample.csv").write_bytes(sample("diabetes_binary"))
         script = (
             'echo "token: $DATAROBOT_API_TOKEN"\n'
-            f'curl -s -o own.json -w "own %{{http_code}}\\n" -H "Authorization: Bearer $DATAROBOT_API_TOKEN" '
-            f'-F file=@{bucket}/sample.csv "$DATAROBOT_ENDPOINT/deployments/$DEPLOYMENT_ID/predictions"\n'
-            f'curl -s -o /dev/null -w "other %{{http_code}}\\n" -H "Authorization: Bearer $DATAROBOT_API_TOKEN" '
-            f'-F file=@{bucket}/sample.csv "$DATAROBOT_ENDPOINT/deployments/65f1a0000000000000000002/predictions"\n'
+            'curl -s -o own.json -w "own %{http_code}\\n" -H "Authorization: Bearer $DATAROBOT_API_TOKEN" '
+            '-F file=@sample.csv "$DATAROBOT_ENDPOINT/deployments/$DEPLOYMENT_ID/predictions"\n'
+            'curl -s -o /dev/null -w "other %{http_code}\\n" -H "Authorization: Bearer $DATAROBOT_API_TOKEN" '
+            '-F file=@sample.csv "$DATAROBOT_ENDPOINT/deployments/65f1a0000000000000000002/predictions"\n'
         )
-        job = jobs.create_job("callback", {"run.sh": script.encode(), "metadata.yaml": b"name: callback\n"})
+        files = {
+            "run.sh": script.encode(),
+            "metadata.yaml": b"name: callback\n",
+            "sample.csv": sample("diabetes_binary"),
+        }
+        job = jobs.create_job("callback", files)
         run = jobs.start_run(job["id"], deployment_id=BINARY)
         log = jobs.run_log(job["id"], run["id"])
         assert run["status"] == "succeeded", log

@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     batch_max_upload_bytes: int = 5 * 1024 * 1024 * 1024
     batch_endpoint_urls: tuple[str, ...] = ()
 
+    # Jobs are hostile code (see README, "Jobs: threat model and limits"). job_sandbox "required"
+    # runs each job in a bubblewrap sandbox and refuses to run where none can be made; "off" is
+    # the documented opt-out for trusted jobs (and AWS Lambda, which cannot create namespaces).
+    job_sandbox: Literal["required", "off"] = "required"
+    job_disk_quota_bytes: int = 1024 * 1024 * 1024  # the job's writable space (home, /tmp, output)
+    job_log_max_bytes: int = 8 * 1024 * 1024  # kept per run; the rest is cut with a marker
+    job_max_processes: int = 256  # processes and threads of one run (a fork storm stops there)
+    job_upload_max_bytes: int = 64 * 1024 * 1024  # one request to add files or an archive
+    job_archive_max_entries: int = 2000
+    job_archive_max_bytes: int = 256 * 1024 * 1024  # what one archive may unpack to
+    job_json_max_bytes: int = 1024 * 1024  # a jobs-API JSON body, counted while it is read
+    # The public demo token opens the demo deployments only where this is true (the local demo);
+    # a deployed stack turns it on with the DemoToken template parameter (default off).
+    demo_token: bool = True
+
 
 def job_endpoint(settings: Settings) -> str:
     """DATAROBOT_ENDPOINT for jobs: DRC_PUBLIC_URL, or this local server's own prediction API base

@@ -25,6 +25,7 @@ from drcompat.config import Settings
 from drcompat.deployments import DeploymentRegistry
 from drcompat.errors import ApiError
 from drcompat.jobs.credentials import credential_store
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.service import JobService
 from drcompat.monitoring.store import compact_recent
 from drcompat.storage import storage_from_settings
@@ -32,6 +33,9 @@ from drcompat_lambda.schedules import EventBridgeSchedules
 
 logger = Logger(service="drcompat-jobrunner")
 ACTIONS = ("run-due-policies", "run-policy", "run-job", "compact-monitoring")
+# A run still "running" this long past its time limit was lost (its invocation timed out or
+# crashed): the scheduled tick marks it failed and revokes its token.
+STALE_MARGIN_SECONDS = 1800.0
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +67,15 @@ def build_handler() -> Any:
     if target and role:  # policies created through the API get their own EventBridge schedule
         schedules = EventBridgeSchedules(target, role, endpoint_url=os.environ.get("DRC_SCHEDULER_ENDPOINT_URL"))
     function_arn = os.environ.get("DRC_JOBRUNNER_ARN")
+    executor = None
+    exec_function = os.environ.get("DRC_JOBEXEC_FUNCTION")
+    if exec_function:  # user code runs in the execution function, never in this platform process
+        import boto3
+
+        from drcompat_lambda.jobexec import LambdaExecutor
+
+        s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
+        executor = LambdaExecutor(exec_function, settings.bucket, settings.bucket_prefix, s3=s3)
     jobs = JobService(
         storage,
         credentials=credential_store(settings),
@@ -70,6 +83,8 @@ def build_handler() -> Any:
         schedules=schedules,
         platform_isolated=os.environ.get("DRC_NETWORK_ISOLATED_BY_PLATFORM", "").lower() == "true",
         launcher=async_launcher(function_arn) if function_arn else None,
+        limits=JobLimits.from_settings(settings),
+        executor=executor,
     )
     app = create_app(settings, jobs=jobs)
     state_machine = os.environ.get("DRC_BATCH_STATE_MACHINE_ARN")
@@ -91,6 +106,9 @@ def build_handler() -> Any:
             return {"status": 200, "action": action, "parts": folded}
         try:
             if action == "run-due-policies":
+                stale = jobs.recover_interrupted_runs(stale_after_seconds=STALE_MARGIN_SECONDS)
+                if stale:
+                    logger.warning("runs left running marked failed", extra={"runs": stale[:50]})
                 runs = jobs.run_due_policies()
             elif action == "run-policy":
                 runs = [jobs.run_policy(str(event.get("policyId", "")))]

@@ -31,6 +31,7 @@ from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
 from drcompat.config import Settings, job_endpoint
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import managed_credential_store
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.service import JobService
 from drcompat.monitoring.capture import sink_for
 from drcompat.observe import Observer, RequestRecord
@@ -245,6 +246,7 @@ def create_app(
         service.storage,
         credentials=credentials,
         endpoint=job_endpoint(settings),
+        limits=JobLimits.from_settings(settings),
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)

@@ -12,14 +12,17 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.types import Message
 
 from drcompat.auth import authenticate, authorize_jobs, token_from_header
-from drcompat.errors import BadRequest
+from drcompat.errors import BadRequest, PayloadTooLarge
 from drcompat.jobs.publish import rollback
-from drcompat.jobs.service import JobService
+from drcompat.jobs.service import EDITABLE, JobService, check_by_reference
 from drcompat.predict import PredictionService
 
 JOBS = "/api/v2/customJobs"
@@ -30,10 +33,40 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status, media_type="application/json")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise BadRequest("The JSON body is too large.")
+async def capped_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    return bytes(body)
+
+
+def capped_request(request: Request, limit: int) -> Request:
+    """The same request whose body stream stops with 413 once it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLarge(f"The upload is larger than the limit of {limit} bytes.")
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def json_object(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """A JSON object body, counted while it is read (413 past ``limit``); shared by the /api/v2 routes."""
+    body = await capped_body(request, limit)
     if not body.strip():
         return {}
     try:
@@ -48,6 +81,10 @@ async def json_body(request: Request) -> dict[str, Any]:
 def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, workers: int = 2) -> None:
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drcompat-run")
     app.state.job_pool = pool
+    limits = jobs.limits
+
+    async def json_body(request: Request) -> dict[str, Any]:
+        return await json_object(request, limits.json_max_bytes)
 
     def check(request: Request) -> None:
         snapshot = service.registry.snapshot()
@@ -57,6 +94,9 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
     async def create_job(request: Request) -> Response:
         check(request)
         data = await json_body(request)
+        unknown = sorted(set(data) - EDITABLE)
+        if unknown:  # ids are assigned by the server; files are uploaded to .../items/
+            raise BadRequest(f"Unknown job field {unknown[0][:60]!r}; allowed: {', '.join(sorted(EDITABLE))}.")
         name = data.pop("name", None)
         return json_response(await run_in_threadpool(lambda: jobs.create_job(name, **data)), 201)
 
@@ -82,7 +122,12 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
     )
     async def add_items(job_id: str, request: Request) -> Response:
         check(request)
-        form = await request.form()
+        try:
+            form = await capped_request(request, limits.upload_max_bytes).form(max_files=limits.archive_max_entries)
+        except MultiPartException as exc:
+            raise BadRequest(f"Malformed multipart upload: {exc.message}") from exc
+        except HTTPException as exc:
+            raise BadRequest(f"Malformed multipart upload: {exc.detail}") from exc
         uploads = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
         if not uploads:
             raise BadRequest("Send the files as multipart parts named 'file' (or a zip as 'archive').")
@@ -109,6 +154,7 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
         values = data.get("runtimeParameterValues") or {}
         if not isinstance(values, dict):
             raise BadRequest("runtimeParameterValues must be an object.")
+        check_by_reference(values)  # a credential by name only: the run request is kept (and in AWS, sent on)
         deployment = data.get("deploymentId")
         queued = await run_in_threadpool(jobs.queue_run, job_id, deployment)
         if jobs.launcher is not None:  # in AWS: another invocation runs it, this one answers now
@@ -131,7 +177,8 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
     @app.get(f"{JOBS}/{{job_id}}/runs/{{run_id}}/logs/", summary="A run's log (secrets masked)")
     async def run_log(job_id: str, run_id: str, request: Request) -> Response:
         check(request)
-        return Response(await run_in_threadpool(jobs.run_log, job_id, run_id), media_type="text/plain")
+        pieces = await run_in_threadpool(jobs.run_log_stream, job_id, run_id)
+        return StreamingResponse(iterate_in_threadpool(pieces), media_type="text/plain; charset=utf-8")
 
     policies = "/api/v2/deployments/{deployment_id}/retrainingPolicies"
 

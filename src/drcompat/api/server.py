@@ -48,6 +48,9 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     app = create_app(settings, warm=True)
+    recovered = app.state.jobs.recover_interrupted_runs()  # this process is the only local job runner
+    if recovered:
+        print(f"Marked {len(recovered)} run(s) left running by a previous stop as failed", flush=True)
     if settings.policy_interval_seconds > 0:  # locally the service runs due retraining policies itself
         LocalPolicyLoop(app.state.jobs, settings.policy_interval_seconds).start()
     print(f"Serving deployments from {settings.storage_root} on http://{host}:{port}  (OpenAPI: /docs)")

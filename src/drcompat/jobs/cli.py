@@ -17,6 +17,7 @@ from drcompat.config import Settings, job_endpoint
 from drcompat.errors import ApiError, BadRequest
 from drcompat.jobs.credentials import LocalCredentialStore
 from drcompat.jobs.folder import load_job
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.parameters import environment, load_values_file, resolve, secrets
 from drcompat.jobs.runner import run_job
 from drcompat.jobs.templates import STARTING_FILES, gallery, new_job
@@ -97,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         network=args.network,
         secrets=secrets(parameters),
         on_line=lambda line: print(line, flush=True),
+        limits=JobLimits.from_settings(Settings()),
     )
     print(f"run {result.status} in {result.duration_seconds:.1f} s (exit code {result.exit_code})", file=sys.stderr)
     return EXIT_CODES[result.status]

@@ -66,16 +66,23 @@ def environment(parameters: list[ResolvedParameter]) -> dict[str, str]:
 
 
 def secrets(parameters: list[ResolvedParameter]) -> list[str]:
-    """Every credential field value, to be masked in run logs."""
+    """Every credential field value (each string inside a structured one, such as a GCP key given
+    as a mapping), to be masked in run logs; the masker also masks each of their lines."""
     found: list[str] = []
     for parameter in parameters:
         if parameter.type == "credential" and isinstance(parameter.payload, dict):
-            found += [
-                str(v)
-                for k, v in parameter.payload.items()
-                if k not in ("credentialType", "name", "description") and v not in (None, "")
-            ]
+            for key, value in parameter.payload.items():
+                if key not in ("credentialType", "name", "description"):
+                    found += _leaves(value)
     return found
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [json.dumps(value), *(text for item in value.values() for text in _leaves(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _leaves(item)]
+    return [] if value in (None, "") or isinstance(value, bool) else [str(value)]
 
 
 def _empty(value: Any) -> bool:

@@ -16,10 +16,12 @@ not) on the policy's deployment.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,14 @@ from typing import Any
 import yaml
 
 from drcompat.deployments import DeploymentRegistry
-from drcompat.errors import ApiError, BadRequest, NotFound
+from drcompat.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from drcompat.jobs.credentials import CredentialStore
 from drcompat.jobs.folder import load_job, safe_name, unpack_archive
+from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.metadata import parse_metadata
 from drcompat.jobs.parameters import environment, resolve, secrets
 from drcompat.jobs.publish import new_object_id, promote, publish_candidate
-from drcompat.jobs.runner import run_job
+from drcompat.jobs.runner import RUN_FOLDER_PREFIX, RunResult, check_entry_name, run_job
 from drcompat.jobs.schedule import parse_schedule, utcnow
 from drcompat.jobs.tokens import issue_run_token, revoke_run_token
 from drcompat.monitoring.triggers import trigger_reason, validate_trigger
@@ -52,6 +55,18 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
 EDITABLE = set(SETTINGS_DEFAULTS) | {"name", "description", "entryPoint"}
 
 
+def check_by_reference(values: Any) -> None:
+    """Runtime parameter values the service keeps may name a stored credential, never hold one."""
+    if not isinstance(values, dict):
+        raise BadRequest("runtimeParameterValues must be a mapping.")
+    for name, value in values.items():
+        if isinstance(value, dict | list):
+            raise BadRequest(
+                f"Runtime parameter {str(name)[:60]!r}: give a credential by the name of a stored credential "
+                "(the credential store), not its values."
+            )
+
+
 def _dump(data: dict[str, Any]) -> bytes:
     return yaml.safe_dump(data, sort_keys=False).encode()
 
@@ -66,8 +81,12 @@ class JobService:
         schedules: Any = None,
         platform_isolated: bool = False,
         launcher: Callable[[str, dict[str, Any], str | None, str], None] | None = None,
+        limits: JobLimits | None = None,
+        executor: Callable[..., RunResult] | None = None,
     ) -> None:
         self.storage = storage
+        self.executor = executor  # runs user code elsewhere (the execution function in AWS)
+        self.limits = limits or JobLimits()
         self.schedules = schedules  # a ScheduleBackend (EventBridge in AWS), told of new policies
         self.platform_isolated = platform_isolated
         self.launcher = launcher  # starts a queued run elsewhere (an async Lambda invoke in AWS)
@@ -80,6 +99,9 @@ class JobService:
     def create_job(self, name: str, files: dict[str, bytes] | None = None, **settings: Any) -> dict[str, Any]:
         if not name or not isinstance(name, str):
             raise BadRequest("A job needs a name.")
+        unknown = sorted(set(settings) - EDITABLE - {"name"})
+        if unknown:  # "id" included: ids are assigned by the server
+            raise BadRequest(f"Unknown job setting {unknown[0][:60]!r}; allowed: {', '.join(sorted(EDITABLE))}.")
         job_id = new_object_id()
         now = utcnow().isoformat()
         record = {
@@ -123,6 +145,12 @@ class JobService:
         return self.get_job(job_id)
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
+        if "name" in settings and (not isinstance(settings["name"], str) or not settings["name"]):
+            raise BadRequest("A job's name must be a non-empty string.")
+        if "description" in settings and not isinstance(settings["description"], str):
+            raise BadRequest("description must be a string.")
+        check_entry_name(settings.get("entryPoint"))
+        check_by_reference(settings.get("runtimeParameterValues") or {})
         network = settings.get("networkAccess", "public")
         if network not in ("public", "none"):
             raise BadRequest("networkAccess must be public or none.")
@@ -137,17 +165,33 @@ class JobService:
         """Add or replace a file; metadata.yaml is checked before it is accepted."""
         self.get_job(job_id)
         relative = safe_name(name).as_posix()
-        if relative == "metadata.yaml":
-            parse_metadata(content)
+        self._check_file(relative, content, set(self.list_files(job_id)))
         self.storage.write(f"jobs/{job_id}/files/{relative}", content)
         return self.list_files(job_id)
 
     def put_archive(self, job_id: str, archive: bytes) -> list[str]:
+        """Unpack a zip into the job: every member is checked before any is written."""
         self.get_job(job_id)
+        existing = set(self.list_files(job_id))
         with tempfile.TemporaryDirectory() as scratch:
-            for path in unpack_archive(Path(scratch), archive):
-                self.put_file(job_id, path.relative_to(scratch).as_posix(), path.read_bytes())
+            limits = self.limits
+            members = unpack_archive(Path(scratch), archive, limits.archive_max_entries, limits.archive_max_bytes)
+            names = [path.relative_to(scratch).as_posix() for path in members]
+            for name, path in zip(names, members, strict=True):
+                self._check_file(name, path.read_bytes(), existing | set(names) - {name})
+            for name, path in zip(names, members, strict=True):
+                self.storage.write(f"jobs/{job_id}/files/{name}", path.read_bytes())
         return self.list_files(job_id)
+
+    def _check_file(self, relative: str, content: bytes, others: set[str]) -> None:
+        if len(content) > self.limits.upload_max_bytes:
+            raise PayloadTooLarge(f"The file {relative!r} is larger than {self.limits.upload_max_bytes} bytes.")
+        parents = {"/".join(relative.split("/")[:i]) for i in range(1, relative.count("/") + 1)}
+        clash = sorted(parents & others) or sorted(f for f in others if f.startswith(relative + "/"))
+        if clash:
+            raise BadRequest(f"The file {relative!r} clashes with {clash[0]!r} (a name cannot be a file and a folder).")
+        if relative == "metadata.yaml":
+            parse_metadata(content)
 
     def list_files(self, job_id: str) -> list[str]:
         prefix = f"jobs/{self._id(job_id)}/files/"
@@ -190,7 +234,8 @@ class JobService:
             "trainingParameters": job.get("trainingParameters", {}),
         }
         self._save_run(job_id, record)
-        with tempfile.TemporaryDirectory(prefix="drcompat-job-") as scratch:
+        log_key = f"jobs/{job_id}/runs/{run_id}/log.txt"
+        with tempfile.TemporaryDirectory(prefix=f"{RUN_FOLDER_PREFIX}{run_id}-") as scratch:
             folder, output = Path(scratch) / "job", Path(scratch) / "output"
             for name in job["items"]:
                 target = folder / name
@@ -199,6 +244,7 @@ class JobService:
             try:
                 loaded = load_job(folder, job.get("entryPoint"))
                 layers = [job.get("runtimeParameterValues") or {}, values or {}]
+                check_by_reference(layers[1])
                 if deployment_id and loaded.metadata.parameter("DEPLOYMENT"):
                     layers.append({"DEPLOYMENT": deployment_id})
                 parameters = resolve(loaded.metadata, *layers, credentials=self.credentials)
@@ -222,7 +268,7 @@ class JobService:
                 env["DATAROBOT_API_TOKEN"] = token
                 masked.append(token)
             try:
-                result = run_job(
+                result = (self.executor or run_job)(
                     folder,
                     env,
                     entry=loaded.entry,
@@ -232,6 +278,9 @@ class JobService:
                     on_line=on_line,
                     output_dir=output,
                     platform_isolated=self.platform_isolated,
+                    limits=self.limits,
+                    on_log=lambda text: self.storage.write(log_key, text),
+                    run_name=run_id,
                 )
             except ApiError as exc:
                 return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
@@ -299,6 +348,53 @@ class JobService:
     def _save_run(self, job_id: str, record: dict[str, Any]) -> None:
         self.storage.write(f"jobs/{job_id}/runs/{record['id']}/run.yaml", _dump(record))
 
+    def recover_interrupted_runs(self, stale_after_seconds: float | None = None) -> list[str]:
+        """Runs a crash left ``running`` (or ``queued``) are marked failed, their run tokens
+        revoked and their scratch folders removed.
+
+        Without ``stale_after_seconds`` every such run is taken: only for a process that is the
+        sole job runner on its storage, at its start (the local service). With it, only runs
+        older than their own time limit plus that margin (safe where other containers run jobs
+        on the same bucket: AWS calls it on each scheduled tick)."""
+        recovered = []
+        now = utcnow()
+        for key in self.storage.list("jobs/"):
+            if not key.endswith("/run.yaml"):
+                continue
+            try:
+                record = dict(load_yaml(self.storage.read(key)))
+            except (StorageKeyError, ValueError):
+                continue
+            if record.get("status") not in ("running", "queued"):
+                continue
+            if stale_after_seconds is not None and not self._stale(record, now, stale_after_seconds):
+                continue
+            run_id = str(record.get("id"))
+            if record.get("deploymentId"):
+                with contextlib.suppress(StorageKeyError, ValueError):
+                    revoke_run_token(self.storage, f"run-{run_id}")
+            for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}{run_id}-*"):
+                shutil.rmtree(folder, ignore_errors=True)
+            note = "run failed: the service stopped while it was running (recovered later)\n"
+            log_key = key[: -len("run.yaml")] + "log.txt"
+            try:
+                previous = self.storage.read(log_key)[-self.limits.log_max_bytes // 2 :]
+            except StorageKeyError:
+                previous = b""
+            self.storage.write(log_key, previous + note.encode())
+            record.update(status="failed", finished=utcnow().isoformat(), exitCode=None)
+            self.storage.write(key, _dump(record))
+            recovered.append(run_id)
+        return recovered
+
+    def _stale(self, record: dict[str, Any], now: datetime, margin: float) -> bool:
+        try:
+            created = datetime.fromisoformat(str(record.get("created")))
+            limit = float(self.get_job(str(record.get("jobId"))).get("timeoutSeconds", 3600))
+        except (ValueError, ApiError):
+            return True  # a run record nothing can finish any more
+        return (now - created).total_seconds() > limit + margin
+
     def queue_run(self, job_id: str, deployment_id: str | None = None) -> dict[str, Any]:
         """A run record in state ``queued``, for callers that start the run in the background."""
         self.get_job(job_id)
@@ -317,6 +413,14 @@ class JobService:
         self.get_job(job_id)
         keys = [k for k in self.storage.list(f"jobs/{job_id}/runs/") if k.endswith("/run.yaml")]
         return [dict(load_yaml(self.storage.read(k))) for k in keys]
+
+    def run_log_stream(self, job_id: str, run_id: str) -> Iterator[bytes]:
+        """The log in pieces, as storage holds it (never read whole to serve it)."""
+        self.get_run(job_id, run_id)
+        try:
+            return self.storage.stream(f"jobs/{job_id}/runs/{run_id}/log.txt")
+        except StorageKeyError:
+            return iter([b""])
 
     def run_log(self, job_id: str, run_id: str) -> str:
         self.get_run(job_id, run_id)

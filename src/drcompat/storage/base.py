@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 
 class StorageKeyError(KeyError):
@@ -46,6 +47,11 @@ class Storage(ABC):
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
         """Keys under a prefix, sorted."""
+
+    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        """The object in pieces (a run's log is served this way, never read whole where the
+        backend can stream). Raises StorageKeyError, before the first piece, when absent."""
+        return iter([self.read(key)])
 
     @staticmethod
     def check_key(key: str) -> str:

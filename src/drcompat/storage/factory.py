@@ -12,6 +12,14 @@ if TYPE_CHECKING:
 
 
 def storage_from_settings(settings: Settings) -> Storage:
+    if not settings.demo_token:
+        from drcompat.storage.demo import WithoutDemoTokens
+
+        return WithoutDemoTokens(_storage(settings))
+    return _storage(settings)
+
+
+def _storage(settings: Settings) -> Storage:
     if settings.storage_backend == "local":
         return local_storage(settings)
     if not settings.bucket:

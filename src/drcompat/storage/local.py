@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from drcompat.storage.base import Storage, StorageConflict, StorageKeyError
 
@@ -25,6 +26,19 @@ class LocalStorage(Storage):
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise StorageKeyError(key) from exc
+
+    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise StorageKeyError(key) from exc
+        return self._pieces(handle, chunk_bytes)
+
+    @staticmethod
+    def _pieces(handle: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(chunk_bytes):
+                yield chunk
 
     def version(self, key: str) -> str | None:
         try:

@@ -8,6 +8,8 @@ Writes go to the bucket.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from drcompat.storage.base import Storage, StorageConflict, StorageKeyError
 from drcompat.storage.s3 import IMMUTABLE_PREFIX
 
@@ -26,6 +28,13 @@ class OverlayStorage(Storage):
             return first.read(key)
         except StorageKeyError:
             return second.read(key)
+
+    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        first, second = self._order(key)
+        try:
+            return first.stream(key, chunk_bytes)
+        except StorageKeyError:
+            return second.stream(key, chunk_bytes)
 
     def version(self, key: str) -> str | None:
         first, second = self._order(key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ class S3Storage(Storage):
         if int(response.get("ContentLength", 0)) > self.max_object_bytes:
             raise StorageLimitError(f"{key} is larger than {self.max_object_bytes} bytes")
         return bytes(response["Body"].read())
+
+    def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        body = self._call("get_object", key)["Body"]
+        return iter(body.iter_chunks(chunk_bytes))
 
     def _cached(self, key: str) -> Path:
         local = self.download_dir / self.check_key(key)

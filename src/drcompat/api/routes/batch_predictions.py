@@ -25,7 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from drcompat.api.jobs_routes import json_body
+from drcompat.api.jobs_routes import json_object
 from drcompat.auth import authenticate, token_from_header
 from drcompat.batch.chunk import run_chunk
 from drcompat.batch.files import LocalFile
@@ -355,7 +355,7 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
     @app.post(f"{BASE}/", status_code=202, response_model=BatchJobOut, summary="Create a batch prediction job")
     async def create(request: Request) -> Response:
         token_name = caller(request)
-        job = parse_job(settings, await json_body(request), token_name)
+        job = parse_job(settings, await json_object(request), token_name)
         if service.registry.snapshot().deployments.get(job.deployment_id) is None:
             raise NotFound(f"Deployment {job.deployment_id} was not found.")
         if not may_use(token_name, job.deployment_id):
