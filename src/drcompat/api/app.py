@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
+from drcompat.api.routes.registry import add_registry_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
@@ -198,6 +199,7 @@ def create_app(
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)
+    app.state.registry = add_registry_routes(app, service, settings)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

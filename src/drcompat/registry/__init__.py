@@ -1,0 +1,1 @@
+"""The registry: deployments, model versions, tokens and settings, and the only writer of them."""

@@ -1,0 +1,330 @@
+"""The management API through DataRobot's official client, unchanged: deployments listed, read,
+created from imported models, updated, replaced and deleted; predictions through the URL a
+deployment reports (``datarobot_predict``); tokens and the manageDeployments scope."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import datarobot as dr
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from datarobot.errors import ClientError
+from datarobot_predict.deployment import predict as dr_predict
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from conftest import AUTH, BINARY, BINARY_MODEL, MULTICLASS, REGRESSION, SAMPLES, TOKEN
+
+OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+@pytest.fixture
+def dr_client(live_server):
+    client = dr.Client(endpoint=f"{live_server}/api/v2", token=TOKEN)
+    yield client
+    import datarobot_predict.deployment as predict_module
+
+    predict_module.clear_context()  # datarobot_predict caches its HTTP client per context
+
+
+def churn_frame(rows: int = 240, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.integers(1, 72, rows).astype(float),
+            "monthly": rng.normal(70, 20, rows).round(2),
+            "plan": rng.choice(["basic", "plus", "pro"], rows),
+        }
+    )
+    score = -0.04 * frame["tenure"] + 0.03 * frame["monthly"] + (frame["plan"] == "basic") * 0.8
+    frame["churned"] = np.where(score + rng.normal(0, 0.5, rows) > score.median(), "yes", "no")
+    return frame
+
+
+def churn_pipeline(frame: pd.DataFrame) -> Pipeline:
+    prep = ColumnTransformer(
+        [("num", StandardScaler(), ["tenure", "monthly"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])]
+    )
+    pipeline = Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=500))])
+    return pipeline.fit(frame[["tenure", "monthly", "plan"]], frame["churned"])
+
+
+def churn_onnx(pipeline: Pipeline, zipmap: bool = False) -> bytes:
+    inputs = [
+        ("tenure", FloatTensorType([None, 1])),
+        ("monthly", FloatTensorType([None, 1])),
+        ("plan", StringTensorType([None, 1])),
+    ]
+    model = to_onnx(pipeline, initial_types=inputs, options={id(pipeline): {"zipmap": zipmap}}, target_opset=OPSET)
+    return model.SerializeToString()
+
+
+def import_onnx(base: str, onnx_bytes: bytes, sample: pd.DataFrame, **fields: str) -> requests.Response:
+    return requests.post(
+        f"{base}/api/v2/importedModels/",
+        headers=AUTH,
+        files={
+            "model": ("model.onnx", onnx_bytes, "application/octet-stream"),
+            "sample": ("sample.csv", sample.to_csv(index=False).encode(), "text/csv"),
+        },
+        data=fields,
+        timeout=30,
+    )
+
+
+def test_official_client_lists_gets_and_reports_the_prediction_server(dr_client, live_server):
+    deployments = dr.Deployment.list()
+    assert {d.id for d in deployments} >= {BINARY, REGRESSION, MULTICLASS}
+    deployment = dr.Deployment.get(BINARY)
+    assert deployment.label == "Diabetes progression (binary)"
+    assert deployment.model["id"] == BINARY_MODEL
+    assert deployment.model["target_name"] == "progression_high"
+    assert deployment.default_prediction_server["url"] == live_server
+    frame = pd.read_csv(SAMPLES / "diabetes_binary.csv")
+    result = dr_predict(deployment, frame)
+    assert len(result.dataframe) == len(frame)
+    assert "progression_high_1_PREDICTION" in result.dataframe.columns
+    assert result.response_headers["X-DataRobot-Model-Id"] == BINARY_MODEL
+
+
+def test_pagination_fields_and_links(client, dr_client):
+    first = client.get("/api/v2/deployments/?limit=2", headers=AUTH).json()
+    assert set(first) == {"count", "next", "previous", "data", "totalCount"}
+    assert first["count"] == 2 and first["totalCount"] == 4 and first["previous"] is None
+    assert "offset=2" in first["next"]
+    second = client.get("/api/v2/deployments/?offset=2&limit=2", headers=AUTH).json()
+    assert second["next"] is None and "offset=0" in second["previous"]
+    ids = [d["id"] for d in first["data"] + second["data"]]
+    assert len(set(ids)) == 4
+    assert [d.id for d in dr.Deployment.list(offset=1, limit=2)] == ids[1:3]
+    assert client.get("/api/v2/deployments/?limit=1000", headers=AUTH).status_code == 400
+    assert client.get("/api/v2/deployments/?offset=x", headers=AUTH).status_code == 400
+
+
+def test_update_and_delete_through_the_client(dr_client, client):
+    deployment = dr.Deployment.get(REGRESSION)
+    deployment.update(label="Progression (ridge)", description="numeric features", importance="HIGH")
+    again = dr.Deployment.get(REGRESSION)
+    assert (again.label, again.description, again.importance) == ("Progression (ridge)", "numeric features", "HIGH")
+    bad = client.patch(f"/api/v2/deployments/{REGRESSION}/", headers=AUTH, json={"importance": "URGENT"})
+    assert bad.status_code == 400 and "importance" in bad.json()["message"]
+    dr.Deployment.get(MULTICLASS).delete()
+    assert MULTICLASS not in {d.id for d in dr.Deployment.list()}
+    with pytest.raises(ClientError) as missing:
+        dr.Deployment.get(MULTICLASS)
+    assert missing.value.status_code == 404
+    gone = client.post(f"/predApi/v1.0/deployments/{MULTICLASS}/predictions", headers=AUTH, content=b"a\n1\n")
+    assert gone.status_code == 404
+
+
+def test_import_onnx_deploy_predict_and_explain(dr_client, live_server):
+    frame = churn_frame()
+    pipeline = churn_pipeline(frame)
+    answer = import_onnx(
+        live_server,
+        churn_onnx(pipeline),
+        frame,
+        targetType="Binary",
+        targetName="churned",
+        classLabels="no,yes",
+        name="churn",
+    )
+    assert answer.status_code == 201, answer.text
+    model = answer.json()
+    assert model["features"] == [
+        {"name": "tenure", "featureType": "numeric"},
+        {"name": "monthly", "featureType": "numeric"},
+        {"name": "plan", "featureType": "categorical"},
+    ]
+    assert model["holdout"]["metric"] == "accuracy" and model["holdout"]["value"] > 0.6
+    deployment = dr.Deployment.create_from_learning_model(model["id"], label="Churn", importance="LOW")
+    assert deployment.model["id"] == model["id"]
+    scored = dr_predict(dr.Deployment.get(deployment.id), frame.drop(columns=["churned"]).head(25)).dataframe
+    expected = pipeline.predict_proba(frame.drop(columns=["churned"]).head(25))[:, 1]
+    assert np.allclose(scored["churned_yes_PREDICTION"], expected, atol=1e-5)
+    explained = requests.post(
+        f"{live_server}/predApi/v1.0/deployments/{deployment.id}/predictionExplanations?maxExplanations=3",
+        headers={**AUTH, "Content-Type": "text/csv"},
+        data=frame.drop(columns=["churned"]).head(5).to_csv(index=False),
+        timeout=30,
+    )
+    assert explained.status_code == 200, explained.text
+    rows = explained.json()["data"]
+    assert len(rows) == 5 and len(rows[0]["predictionExplanations"]) == 3
+    assert {e["feature"] for e in rows[0]["predictionExplanations"]} <= {"tenure", "monthly", "plan"}
+
+
+@pytest.mark.parametrize(
+    ("change", "fields", "expected"),
+    [
+        ("zipmap", {}, "Unknown output layout"),
+        ("labels", {"classLabels": "no,yes,maybe"}, "3 class labels do not match the 2 probability columns"),
+        ("order", {"classLabels": "yes,no"}, "class labels do not match the probability columns"),
+        ("sample", {}, "Features missing from the sample: plan"),
+        ("target", {"targetType": "Regression", "classLabels": ""}, "Unknown output layout"),
+    ],
+)
+def test_import_names_what_is_wrong(live_server, change, fields, expected):
+    frame = churn_frame()
+    pipeline = churn_pipeline(frame)
+    onnx_bytes = churn_onnx(pipeline, zipmap=change == "zipmap")
+    sample = frame.drop(columns=["plan"]) if change == "sample" else frame
+    form = {"targetType": "Binary", "targetName": "churned", "classLabels": "no,yes", **fields}
+    answer = import_onnx(live_server, onnx_bytes, sample, **form)
+    assert answer.status_code == 422, answer.text
+    assert expected in answer.json()["message"]
+
+
+def test_import_refuses_what_is_not_a_model(client):
+    files = {"model": ("m.onnx", b"not onnx", "application/octet-stream"), "sample": ("s.csv", b"a\n1\n", "text/csv")}
+    answer = client.post(
+        "/api/v2/importedModels/", headers=AUTH, files=files, data={"targetType": "Regression", "targetName": "y"}
+    )
+    assert answer.status_code == 422 and "ONNX" in answer.json()["message"]
+    assert client.post("/api/v2/importedModels/", headers=AUTH, json={}).status_code == 400
+    pickled = {"model": ("p.pkl", pickle.dumps({}), "application/octet-stream"), "sample": files["sample"]}
+    refused = client.post("/api/v2/importedModels/", headers=AUTH, files=pickled, data={"targetName": "y"})
+    assert refused.status_code == 400 and "DRC_ALLOW_PICKLE_IMPORT" in refused.json()["message"]
+
+
+def regression_import(base: str, slope: float, target: str = "progression") -> str:
+    rng = np.random.default_rng(1)
+    names = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    x = pd.DataFrame(rng.normal(50, 10, (120, len(names))), columns=names)
+    y = x["bmi"] * slope + x["bp"]
+    pipeline = LinearRegression().fit(x, y)
+    onnx_bytes = to_onnx(
+        pipeline, initial_types=[("input", FloatTensorType([None, len(names)]))], target_opset=OPSET
+    ).SerializeToString()
+    sample = x.assign(**{target: y})
+    answer = import_onnx(base, onnx_bytes, sample, targetType="Regression", targetName=target)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def test_model_replacement_through_the_client(dr_client, live_server):
+    deployment = dr.Deployment.get(REGRESSION)
+    new_model = regression_import(live_server, 2.0)
+    validation = deployment.validate_replacement_model(new_model_id=new_model)
+    assert validation[0] == "passing"
+    deployment.replace_model(new_model, "ACCURACY")
+    assert deployment.model["id"] == new_model
+    assert dr.Deployment.get(REGRESSION).model["id"] == new_model
+    frame = pd.read_csv(SAMPLES / "diabetes_regression.csv")
+    result = dr_predict(deployment, frame)
+    assert result.response_headers["X-DataRobot-Model-Id"] == new_model
+    other_target = regression_import(live_server, 3.0, target="something_else")
+    with pytest.raises(ClientError) as rejected:
+        deployment.replace_model(other_target, "ACCURACY")
+    assert rejected.value.status_code == 422
+    assert "target 'something_else' differs" in str(rejected.value)
+    assert dr.Deployment.get(REGRESSION).model["id"] == new_model
+
+
+def test_settings_readable_and_editable(client, dr_client, live_server):
+    url = f"/api/v2/deployments/{BINARY}/settings/"
+    settings = client.get(url, headers=AUTH).json()
+    assert settings["predictionThreshold"] is None and len(settings["humilityRules"]) == 2
+    changed = client.patch(url, headers=AUTH, json={"predictionThreshold": 0.9, "humilityRules": []})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["predictionThreshold"] == 0.9 and changed.json()["humilityRules"] == []
+    frame = pd.read_csv(SAMPLES / "diabetes_binary.csv")
+    scored = dr_predict(dr.Deployment.get(BINARY), frame).dataframe
+    assert set(scored["THRESHOLD"]) == {0.9}
+    assert client.patch(url, headers=AUTH, json={"predictionThreshold": 2}).status_code == 400
+    assert client.patch(url, headers=AUTH, json={"humilityRules": [{"trigger": "nope"}]}).status_code == 400
+    assert client.patch(url, headers=AUTH, json={"datarobotKey": "key-0123456789"}).status_code == 200
+    assert client.get(url, headers=AUTH).json()["datarobotKeyRequired"] is True
+    plain = client.post(
+        f"/predApi/v1.0/deployments/{BINARY}/predictions", headers={**AUTH, "Content-Type": "text/csv"}, content=b""
+    )
+    assert plain.status_code == 401  # the key is now required ...
+    deployment = dr.Deployment.get(BINARY)
+    assert deployment.default_prediction_server["datarobot-key"] == "key-0123456789"
+    assert len(dr_predict(deployment, frame).dataframe) == len(frame)  # ... and datarobot_predict sends it
+
+
+def test_tokens_created_scoped_listed_and_revoked(client):
+    created = client.post(
+        "/api/v2/tokens/", headers=AUTH, json={"name": "scorer", "deployments": [BINARY], "description": "app"}
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["token"]
+    assert created.json()["deployments"] == [BINARY] and created.json()["manageDeployments"] is False
+    listed = client.get("/api/v2/tokens/", headers=AUTH).json()["data"]
+    scorer = next(t for t in listed if t["name"] == "scorer")
+    assert "token" not in scorer and "sha256" not in scorer and secret not in str(listed)
+    own = {"Authorization": f"Bearer {secret}", "Content-Type": "text/csv"}
+    body = (SAMPLES / "diabetes_binary.csv").read_bytes()
+    assert client.post(f"/predApi/v1.0/deployments/{BINARY}/predictions", headers=own, content=body).status_code == 200
+    other = client.post(f"/predApi/v1.0/deployments/{REGRESSION}/predictions", headers=own, content=body)
+    assert other.status_code == 403
+    assert client.get("/api/v2/deployments/", headers=own).status_code == 403  # prediction-only token
+    assert client.get("/api/v2/tokens/", headers=own).status_code == 403
+    assert client.get("/api/v2/version/", headers=own).status_code == 200
+    scoped = client.patch("/api/v2/tokens/scorer/", headers=AUTH, json={"addDeployments": [REGRESSION]})
+    assert scoped.json()["deployments"] == sorted([BINARY, REGRESSION])
+    regression_body = (SAMPLES / "diabetes_regression.csv").read_bytes()
+    answer = client.post(f"/predApi/v1.0/deployments/{REGRESSION}/predictions", headers=own, content=regression_body)
+    assert answer.status_code == 200
+    assert client.patch("/api/v2/tokens/scorer/", headers=AUTH, json={"addDeployments": ["0" * 24]}).status_code == 404
+    assert client.post("/api/v2/tokens/", headers=AUTH, json={"name": "scorer"}).status_code == 409
+    assert client.post("/api/v2/tokens/", headers=AUTH, json={"name": "../x"}).status_code == 400
+    assert client.delete("/api/v2/tokens/scorer/", headers=AUTH).status_code == 204
+    assert client.post(f"/predApi/v1.0/deployments/{BINARY}/predictions", headers=own, content=body).status_code == 401
+    assert client.delete("/api/v2/tokens/demo/", headers=AUTH).status_code == 400  # not itself
+
+
+def test_management_needs_credentials(client):
+    assert client.get("/api/v2/deployments/").status_code == 401
+    assert client.get("/api/v2/deployments/", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get(f"/api/v2/deployments/{'0' * 24}/", headers=AUTH).status_code == 404
+    assert client.patch(f"/api/v2/deployments/{BINARY}/", headers=AUTH, content=b"{").status_code == 400
+    body = {"modelId": "0" * 24, "label": "x"}
+    create = client.post("/api/v2/deployments/fromLearningModel/", headers=AUTH, json=body)
+    assert create.status_code == 404
+
+
+def test_sklearn_pickle_over_rest_when_allowed(tmp_path, bucket):
+    from fastapi.testclient import TestClient
+
+    from drcompat.api import create_app
+    from drcompat.config import Settings
+
+    frame = churn_frame()
+    pipeline = churn_pipeline(frame)
+    settings = Settings(storage_root=bucket, registry_ttl_seconds=0.0, allow_pickle_import=True)
+    with TestClient(create_app(settings)) as client:
+        buffer = io.BytesIO()
+        pickle.dump(pipeline, buffer)
+        files = {
+            "model": ("churn.pkl", buffer.getvalue(), "application/octet-stream"),
+            "sample": ("s.csv", frame.to_csv(index=False).encode(), "text/csv"),
+        }
+        answer = client.post("/api/v2/importedModels/", headers=AUTH, files=files, data={"targetName": "churned"})
+        assert answer.status_code == 201, answer.text
+        model = answer.json()
+        assert model["targetType"] == "Binary" and model["classLabels"] == ["no", "yes"]
+        created = client.post(
+            "/api/v2/deployments/fromImportedModel/", headers=AUTH, json={"modelId": model["id"], "label": "churn"}
+        )
+        deployment_id = created.json()["id"]
+        rows = frame.drop(columns=["churned"]).head(10)
+        scored = client.post(
+            f"/predApi/v1.0/deployments/{deployment_id}/predictionExplanations",
+            headers={**AUTH, "Content-Type": "text/csv"},
+            content=rows.to_csv(index=False).encode(),
+        )
+        assert scored.status_code == 200, scored.text
+        probabilities = [
+            next(v["value"] for v in r["predictionValues"] if v["label"] == "yes") for r in scored.json()["data"]
+        ]
+        assert np.allclose(probabilities, pipeline.predict_proba(rows)[:, 1], atol=1e-5)
