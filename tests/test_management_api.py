@@ -145,8 +145,9 @@ def test_import_onnx_deploy_predict_and_explain(dr_client, live_server):
         {"name": "plan", "featureType": "categorical"},
     ]
     assert model["holdout"]["metric"] == "accuracy" and model["holdout"]["value"] > 0.6
-    deployment = dr.Deployment.create_from_learning_model(model["id"], label="Churn", importance="LOW")
+    deployment = dr.Deployment.create_from_registered_model_version(model["id"], label="Churn", importance="LOW")
     assert deployment.model["id"] == model["id"]
+    assert dr.Deployment.create_from_learning_model(model["id"], label="Churn 2").label == "Churn 2"
     scored = dr_predict(dr.Deployment.get(deployment.id), frame.drop(columns=["churned"]).head(25)).dataframe
     expected = pipeline.predict_proba(frame.drop(columns=["churned"]).head(25))[:, 1]
     assert np.allclose(scored["churned_yes_PREDICTION"], expected, atol=1e-5)
@@ -215,7 +216,7 @@ def test_model_replacement_through_the_client(dr_client, live_server):
     new_model = regression_import(live_server, 2.0)
     validation = deployment.validate_replacement_model(new_model_id=new_model)
     assert validation[0] == "passing"
-    deployment.replace_model(new_model, "ACCURACY")
+    deployment.perform_model_replace(new_model, "ACCURACY")
     assert deployment.model["id"] == new_model
     assert dr.Deployment.get(REGRESSION).model["id"] == new_model
     frame = pd.read_csv(SAMPLES / "diabetes_regression.csv")
@@ -328,3 +329,63 @@ def test_sklearn_pickle_over_rest_when_allowed(tmp_path, bucket):
             next(v["value"] for v in r["predictionValues"] if v["label"] == "yes") for r in scored.json()["data"]
         ]
         assert np.allclose(probabilities, pipeline.predict_proba(rows)[:, 1], atol=1e-5)
+
+
+def test_cli_imports_a_pipeline_deploys_it_and_manages_tokens(bucket, tmp_path, capsys):
+    import json
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from drcompat.api import create_app
+    from drcompat.cli import main
+    from drcompat.config import Settings
+
+    frame = churn_frame()
+    pipeline = churn_pipeline(frame)
+    (tmp_path / "churn.pkl").write_bytes(pickle.dumps(pipeline))
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    root = ["--storage-root", str(bucket)]
+    source = ["models", "import", str(tmp_path / "churn.pkl"), "--sample", str(tmp_path / "train.csv")]
+    code = main([*root, *source, "--target-name", "churned", "--deploy", "Churn", "--token", "demo"])
+    assert code == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["targetType"] == "Binary" and made["features"][2] == "plan (categorical)"
+    assert main([*root, "tokens", "create", "app", "--deployment", made["deploymentId"]]) == 0
+    secret = capsys.readouterr().out.splitlines()[0]
+    listed = subprocess.run(
+        [sys.executable, "-m", "drcompat.cli", *root, "tokens", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"app  []  {made['deploymentId']}" in listed and secret not in listed
+    rows = frame.drop(columns=["churned"]).head(8).to_csv(index=False).encode()
+    with TestClient(create_app(Settings(storage_root=bucket, registry_ttl_seconds=0.0))) as client:
+        url = f"/predApi/v1.0/deployments/{made['deploymentId']}/predictionExplanations?maxExplanations=2"
+        answer = client.post(
+            url, headers={"Authorization": f"Bearer {secret}", "Content-Type": "text/csv"}, content=rows
+        )
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["data"][0]["predictionExplanations"]) == 2
+        assert main([*root, "tokens", "revoke", "app"]) == 0
+        revoked = client.post(
+            url, headers={"Authorization": f"Bearer {secret}", "Content-Type": "text/csv"}, content=rows
+        )
+        assert revoked.status_code == 401
+    assert main([*root, "tokens", "scope", "nobody", "--add", made["deploymentId"]]) == 2
+    assert "Token 'nobody' was not found" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                *root,
+                "models",
+                "import",
+                str(tmp_path / "churn.pkl"),
+                "--sample",
+                str(tmp_path / "nope.csv"),
+                "--target-name",
+                "churned",
+            ]
+        )
+        == 2
+    )
+    assert "No such file or directory" in capsys.readouterr().err

@@ -75,6 +75,9 @@ def add_deployment(
     table = deployments(document)
     if deployment_id in table:
         raise Conflict(f"Deployment {deployment_id} already exists.")
+    unknown = sorted(set(token_names) - set(tokens(document)))
+    if unknown:
+        raise NotFound(f"Unknown tokens: {', '.join(unknown)}.")
     new: dict[str, Any] = {"label": fields.get("label", ""), "modelId": model_id, "tokens": sorted(set(token_names))}
     for key in ("description", "importance"):
         if fields.get(key) is not None:

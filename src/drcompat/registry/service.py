@@ -146,7 +146,8 @@ class RegistryService:
                 continue  # a broken version is not listed (the service would not load it either)
         return found
 
-    def create_deployment(self, model_id: str, fields: dict[str, Any], creator: str | None) -> str:
+    def create_deployment(self, model_id: str, fields: dict[str, Any], tokens: list[str]) -> str:
+        """A new deployment of ``model_id``, open to ``tokens`` (the creator's, over the API)."""
         threshold = fields.pop("predictionThreshold", None)
         checked = catalog.check_fields({k: v for k, v in fields.items() if v is not None})
         if "label" not in checked:
@@ -157,7 +158,6 @@ class RegistryService:
             checked["predictionThreshold"] = float(threshold)
         self.models_loadable(model_id)
         deployment_id = new_object_id()
-        scope = [creator] if creator else []
         return str(
             self._write(
                 partial(
@@ -165,7 +165,7 @@ class RegistryService:
                     deployment_id=deployment_id,
                     model_id=model_id,
                     fields=checked,
-                    token_names=scope,
+                    token_names=tokens,
                 )
             )
         )

@@ -103,24 +103,31 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
         records = registry.list_deployments(request.query_params.get("search"))
         return paginate(settings, request, [dump(r, request) for r in records])
 
-    async def create(request: Request) -> Response:
-        creator = manager(service.registry, request)
-        body = await json_body(request)
-        model_id = body.get("modelId")
-        if not isinstance(model_id, str) or not model_id:
-            raise BadRequest("modelId is required: the id of an imported model (POST /api/v2/importedModels/).")
-        fields: dict[str, Any] = {
-            k: body.get(k) for k in ("label", "description", "importance", "predictionThreshold") if k in body
-        }
-        deployment_id = registry.create_deployment(model_id, fields, creator)
-        location = f"{public_base(settings, request)}{BASE}/{deployment_id}/"
-        return app_json({"id": deployment_id}, 201, {"Location": location})
+    def creator(key: str, status: int) -> Any:
+        async def create(request: Request) -> Response:
+            token_name = manager(service.registry, request)
+            body = await json_body(request)
+            model_id = body.get(key)
+            if not isinstance(model_id, str) or not model_id:
+                raise BadRequest(f"{key} is required: the id of an imported model (POST /api/v2/importedModels/).")
+            names = ("label", "description", "importance", "predictionThreshold")
+            fields: dict[str, Any] = {k: body.get(k) for k in names if k in body}
+            deployment_id = registry.create_deployment(model_id, fields, [token_name])
+            return app_json({"id": deployment_id}, status, {"Location": status_location(request, deployment_id)})
 
-    for route, summary in (
-        ("fromLearningModel", "Deploy a model (what Deployment.create_from_learning_model calls)"),
-        ("fromImportedModel", "Deploy an imported model"),
+        return create
+
+    for route, key, status, summary in (
+        ("fromLearningModel", "modelId", 201, "Deploy a model (Deployment.create_from_learning_model)"),
+        ("fromModelPackage", "modelPackageId", 202, "Deploy a model version (create_from_registered_model_version)"),
+        ("fromImportedModel", "modelId", 201, "Deploy an imported model"),
     ):
-        app.add_api_route(f"{BASE}/{route}/", create, methods=["POST"], status_code=201, summary=summary)
+        app.add_api_route(
+            f"{BASE}/{route}/", creator(key, status), methods=["POST"], status_code=status, summary=summary
+        )
+
+    def status_location(request: Request, deployment_id: str) -> str:
+        return f"{public_base(settings, request)}{BASE}/{deployment_id}/asyncStatus/"
 
     @app.get(f"{BASE}/{{deployment_id}}/", summary="Get a deployment", response_model=DeploymentSchema)
     async def get_deployment(deployment_id: str, request: Request) -> DeploymentSchema:
@@ -158,10 +165,10 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
         outcome = registry.replace_model(deployment_id, model_id)
         if not outcome.accepted:
             raise Rejected(f"Model {model_id} cannot replace the current model: {outcome.reason}.")
-        location = f"{public_base(settings, request)}{BASE}/{deployment_id}/model/status/"
+        location = status_location(request, deployment_id)
         return app_json({"id": deployment_id, "modelId": model_id}, 202, {"Location": location})
 
-    @app.get(f"{BASE}/{{deployment_id}}/model/status/", summary="Status of a model replacement (done: 303)")
+    @app.get(f"{BASE}/{{deployment_id}}/asyncStatus/", summary="A creation or replacement's status (done: 303)")
     async def replacement_status(deployment_id: str, request: Request) -> Response:
         manager(service.registry, request)
         registry.get_deployment(deployment_id)  # 404 for an unknown id
