@@ -1,0 +1,99 @@
+"""The management function as AWS runs it: API Gateway events in, the bucket written (S3 on moto,
+the bundled models layer below it), and a warm prediction container seeing the change within its
+registry refresh time."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import boto3
+
+from conftest import DEMO_BUCKET, REGRESSION, SAMPLES
+from s3_server import make_bucket
+from test_lambda_handler import EVENTS, context, load_handler
+
+API = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+
+
+def call(module, event: dict) -> tuple[int, dict]:
+    response = module.handler(event, context())
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], json.loads(body) if body else {}
+
+
+def event(name: str, **changes) -> dict:
+    loaded = json.loads((EVENTS / name).read_text())
+    loaded.update(changes)
+    return loaded
+
+
+def test_management_function_writes_the_bucket_and_warm_predictors_follow(s3_endpoint, tmp_path, monkeypatch):
+    make_bucket(s3_endpoint, "mgmt-bucket")
+    layer_registry = (DEMO_BUCKET / "deployments.yaml").read_bytes()
+    for key, value in {
+        "DRC_STORAGE_BACKEND": "s3",
+        "DRC_BUCKET": "mgmt-bucket",
+        "DRC_S3_ENDPOINT_URL": s3_endpoint,
+        "DRC_LAYER_ROOT": str(DEMO_BUCKET),
+        "DRC_MODEL_DOWNLOAD_DIR": str(tmp_path / "dl"),
+        "DRC_REGISTRY_TTL_SECONDS": "0.3",
+        "DRC_PREDICTION_SERVER_URL": API,
+    }.items():
+        monkeypatch.setenv(key, value)
+    predict = load_handler("predict")  # a warm prediction container, registry read at import
+    management = load_handler("management")
+
+    status, listed = call(management, event("management-list-deployments.json"))
+    assert status == 200 and listed["totalCount"] == 4
+    assert {d["defaultPredictionServer"]["url"] for d in listed["data"]} == {API}
+
+    status, _ = call(management, event("management-update-deployment.json"))
+    assert status == 204
+    get = event("management-update-deployment.json", httpMethod="GET", body=None, isBase64Encoded=False)
+    status, deployment = call(management, get)
+    assert status == 200 and deployment["label"] == "Diabetes progression (ridge)"
+
+    create = event(
+        "management-list-deployments.json",
+        httpMethod="POST",
+        path="/api/v2/tokens/",
+        resource="/api/v2/tokens",
+        body=json.dumps({"name": "lambda-app", "deployments": [REGRESSION]}),
+    )
+    status, token = call(management, create)
+    assert status == 201, token
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    stored = s3.get_object(Bucket="mgmt-bucket", Key="deployments.yaml")["Body"].read().decode()
+    assert "lambda-app" in stored and token["token"] not in stored  # the digest only
+    assert (DEMO_BUCKET / "deployments.yaml").read_bytes() == layer_registry  # the layer is never written
+
+    time.sleep(0.4)  # the prediction container's registry refresh time
+    scoring = json.loads((EVENTS / "predict-text-plain.json").read_text())
+    scoring["body"] = base64.b64encode((SAMPLES / "diabetes_regression.csv").read_bytes()).decode()
+    scoring["headers"]["Authorization"] = scoring["multiValueHeaders"]["Authorization"][0] = f"Bearer {token['token']}"
+    status, answer = call(predict, scoring)
+    assert status == 200, answer
+    assert len(answer["data"]) == 20
+
+
+def test_prediction_token_is_refused_by_the_management_function(bucket, monkeypatch):
+    import hashlib
+
+    import yaml
+
+    document = yaml.safe_load((bucket / "deployments.yaml").read_text())
+    document["tokens"]["scorer"] = {"sha256": hashlib.sha256(b"scorer-secret-0123").hexdigest()}
+    document["deployments"][REGRESSION]["tokens"].append("scorer")
+    (bucket / "deployments.yaml").write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("DRC_STORAGE_ROOT", str(bucket))
+    management = load_handler("management")
+    for secret, expected in (("nope", 401), ("scorer-secret-0123", 403)):
+        denied = event("management-list-deployments.json")
+        denied["headers"]["Authorization"] = denied["multiValueHeaders"]["Authorization"][0] = f"Bearer {secret}"
+        status, body = call(management, denied)
+        assert status == expected
+    assert "manageDeployments" in body["message"]
