@@ -54,8 +54,8 @@ def bucket(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(bucket: Path) -> Settings:
-    return Settings(storage_root=bucket, registry_ttl_seconds=0.0)
+def settings(bucket: Path, tmp_path: Path) -> Settings:
+    return Settings(storage_root=bucket, registry_ttl_seconds=0.0, credentials_file=tmp_path / "credentials.yaml")
 
 
 @pytest.fixture

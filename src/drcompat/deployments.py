@@ -27,6 +27,15 @@ SHA256_HEX = 64
 log = logging.getLogger(__name__)
 
 
+_local_writes = [0]  # registry writes made by this process (see note_local_write)
+
+
+def note_local_write() -> None:
+    """Called by the registry writer: every registry in this process re-reads on its next use,
+    so a token is valid in the process that issued it as soon as it is written."""
+    _local_writes[0] += 1
+
+
 class RegistryError(ValueError):
     """deployments.yaml is unusable; the message names the entry."""
 
@@ -66,10 +75,28 @@ def _rules(raw: Any, where: str) -> tuple[Rule, ...]:
         raise RegistryError(str(exc)) from exc
 
 
+def check_integrity(doc: dict[str, Any]) -> None:
+    """A document written by the registry writer ends with its counts; a cut-short copy lacks them."""
+    integrity = doc.get("integrity")
+    if integrity is None:
+        if "revision" in doc:
+            raise RegistryError("deployments.yaml is cut short: it has a revision but no closing integrity entry")
+        return  # written by hand: nothing to check against
+    if not isinstance(integrity, dict):
+        raise RegistryError("integrity must be a mapping of counts")
+    for part in ("deployments", "tokens"):
+        found = len(doc.get(part) or {})
+        if integrity.get(part) != found:
+            raise RegistryError(
+                f"deployments.yaml is inconsistent: integrity says {integrity.get(part)} {part}, the file has {found}"
+            )
+
+
 def parse_registry(doc: Any) -> RegistrySnapshot:
     """Validate the whole document; any bad entry rejects it (keeps the last good one in force)."""
     if not isinstance(doc, dict):
         raise RegistryError("deployments.yaml must be a mapping with 'deployments' and 'tokens'")
+    check_integrity(doc)
     tokens: dict[str, bytes] = {}
     managers: set[str] = set()
     deployment_managers: set[str] = set()
@@ -142,29 +169,52 @@ class DeploymentRegistry:
         self._snapshot: RegistrySnapshot | None = None
         self._version: str | None = None
         self._checked_at = float("-inf")
+        self._writes_seen = -1
 
     def snapshot(self) -> RegistrySnapshot:
         now = time.monotonic()
-        if self._snapshot is not None and now - self._checked_at < self.ttl:
+        writes = _local_writes[0]
+        if self._snapshot is not None and now - self._checked_at < self.ttl and writes == self._writes_seen:
             return self._snapshot
         with self._lock:
-            if self._snapshot is None or now - self._checked_at >= self.ttl:
+            if self._snapshot is None or now - self._checked_at >= self.ttl or writes != self._writes_seen:
                 self._refresh()
                 self._checked_at = now
+                self._writes_seen = writes
         if self._snapshot is None:
             raise ModelError("The deployment registry is unavailable.", status=503)
         return self._snapshot
 
+    def reload(self) -> RegistrySnapshot:
+        """Re-read now: the process that just wrote the registry sees its write at once."""
+        with self._lock:
+            self._refresh()
+            self._checked_at = time.monotonic()
+            self._writes_seen = _local_writes[0]
+        return self.snapshot()
+
     def _refresh(self) -> None:
+        doc: Any = None
         try:
             version = self.storage.version(DEPLOYMENTS_KEY)
             if version is not None and version == self._version and self._snapshot is not None:
                 return
-            snapshot = parse_registry(load_yaml(self.storage.read(DEPLOYMENTS_KEY)))
+            doc = load_yaml(self.storage.read(DEPLOYMENTS_KEY))
+            snapshot = parse_registry(doc)
         except (StorageKeyError, yaml.YAMLError, RegistryError) as exc:
             log.error("deployments.yaml rejected, keeping the last good copy: %s", exc)
+            self._log_missing(doc)
             return
         except Exception as exc:  # a remote store that is briefly unreachable
             log.error("deployments.yaml unreadable (%s), keeping the last good copy", type(exc).__name__)
             return
         self._snapshot, self._version = snapshot, version
+
+    def _log_missing(self, doc: Any) -> None:
+        """Name the deployments a rejected copy would have dropped (a cut-short file, say)."""
+        if self._snapshot is None:
+            return
+        present = set((doc.get("deployments") or {}) if isinstance(doc, dict) else ())
+        missing = sorted(set(self._snapshot.deployments) - {str(d) for d in present})
+        if missing:
+            log.error("the rejected deployments.yaml lacks deployments %s; they keep serving", ", ".join(missing))

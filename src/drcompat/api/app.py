@@ -17,11 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
+from drcompat.api.routes.credentials import add_credential_routes
 from drcompat.api.routes.registry import add_registry_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
-from drcompat.jobs.credentials import credential_store
+from drcompat.jobs.credentials import managed_credential_store
 from drcompat.jobs.service import JobService
 from drcompat.observe import Observer, RequestRecord
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
@@ -192,13 +193,15 @@ def create_app(
                 response_class=Response,
             )
 
+    credentials = managed_credential_store(settings)
     app.state.jobs = jobs or JobService(
         service.storage,
-        credentials=credential_store(settings),
+        credentials=credentials,
         endpoint=settings.public_url,
     )
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)
+    add_credential_routes(app, service, credentials)
     app.state.registry = add_registry_routes(app, service, settings)
 
     @app.get("/health", summary="Liveness and what this process holds")

@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 
 from drcompat.codecs.csv_codec import decode_csv
-from drcompat.deployments import DEPLOYMENTS_KEY, parse_registry
 from drcompat.errors import ApiError, BadRequest, NotFound
 from drcompat.features import feature_columns, text_columns
 from drcompat.models import ModelMetadata, ModelStore, OnnxModel
 from drcompat.models.metadata import MetadataError
+from drcompat.registry import update_registry
 from drcompat.storage import Storage
 from drcompat.yamlio import load_yaml
 
@@ -120,36 +120,49 @@ def compare(current: ModelMetadata, candidate: ModelMetadata, tolerance: float) 
     return None
 
 
-def _registry(storage: Storage) -> dict[str, Any]:
-    document = load_yaml(storage.read(DEPLOYMENTS_KEY))
-    parse_registry(document)  # never write back a registry the service would reject
-    return dict(document)
+def _entry(document: dict[str, Any], deployment_id: str) -> dict[str, Any]:
+    entry = (document.get("deployments") or {}).get(deployment_id)
+    if entry is None:
+        raise NotFound(f"Deployment {deployment_id} was not found.")
+    return dict(entry) if not isinstance(entry, dict) else entry
 
 
 def promote(storage: Storage, deployment_id: str, candidate: ModelMetadata, tolerance: float = 0.0) -> Decision:
-    document = _registry(storage)
-    entry = (document.get("deployments") or {}).get(deployment_id)
-    if entry is None:
-        raise NotFound(f"Deployment {deployment_id} was not found.")
-    current_id = str(entry["modelId"])
-    reason = compare(ModelStore(storage).metadata(current_id), candidate, tolerance)
-    if reason is not None:
-        return Decision(False, f"rejected: {reason}", candidate.model_id, current_id)
-    entry["previousModelIds"] = [current_id, *entry.get("previousModelIds", [])][:KEEP_PREVIOUS]
-    entry["modelId"] = candidate.model_id
-    storage.write(DEPLOYMENTS_KEY, yaml.safe_dump(document, sort_keys=False).encode())
-    return Decision(True, "promoted: compatible and not worse on the holdout", candidate.model_id, current_id)
+    """Switch the deployment to the candidate if it may replace the current model (compare-and-swap)."""
+
+    def switch(document: dict[str, Any]) -> Decision:
+        entry = _entry(document, deployment_id)
+        current_id = str(entry["modelId"])
+        reason = compare(ModelStore(storage).metadata(current_id), candidate, tolerance)
+        if reason is not None:
+            return Decision(False, f"rejected: {reason}", candidate.model_id, current_id)
+        entry["previousModelIds"] = [current_id, *entry.get("previousModelIds", [])][:KEEP_PREVIOUS]
+        entry["modelId"] = candidate.model_id
+        return Decision(True, "promoted: compatible and not worse on the holdout", candidate.model_id, current_id)
+
+    return update_registry(storage, switch)
 
 
 def rollback(storage: Storage, deployment_id: str) -> str:
-    """Put the previous model version back; returns its id."""
-    document = _registry(storage)
-    entry = (document.get("deployments") or {}).get(deployment_id)
-    if entry is None:
-        raise NotFound(f"Deployment {deployment_id} was not found.")
-    previous = list(entry.get("previousModelIds") or [])
-    if not previous:
-        raise BadRequest(f"Deployment {deployment_id} has no previous model version to roll back to.")
-    entry["modelId"], entry["previousModelIds"] = previous[0], previous[1:]
-    storage.write(DEPLOYMENTS_KEY, yaml.safe_dump(document, sort_keys=False).encode())
-    return str(previous[0])
+    """Put the previous model version back, after loading it as the service would; returns its id."""
+    store = ModelStore(storage)
+    loadable: set[str] = set()  # ``back`` runs again after a conflict: load each target once
+
+    def back(document: dict[str, Any]) -> str:
+        entry = _entry(document, deployment_id)
+        previous = list(entry.get("previousModelIds") or [])
+        if not previous:
+            raise BadRequest(f"Deployment {deployment_id} has no previous model version to roll back to.")
+        target = str(previous[0])
+        if target not in loadable:
+            try:
+                store.load(target)
+            except ApiError as exc:
+                raise BadRequest(f"Cannot roll back: {exc.message}") from exc
+            except Exception as exc:
+                raise BadRequest(f"Cannot roll back: model {target} cannot be loaded.") from exc
+            loadable.add(target)
+        entry["modelId"], entry["previousModelIds"] = target, previous[1:]
+        return target
+
+    return update_registry(storage, back)

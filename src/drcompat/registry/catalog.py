@@ -103,18 +103,6 @@ def remove_deployment(document: dict[str, Any], deployment_id: str) -> None:
     del deployments(document)[deployment_id]
 
 
-def switch_model(
-    document: dict[str, Any], deployment_id: str, expected_model_id: str, model_id: str, keep: int
-) -> None:
-    """Point the deployment at ``model_id``, keeping the previous versions for rollback."""
-    target = entry(document, deployment_id)
-    current = str(target.get("modelId"))
-    if current != expected_model_id:
-        raise Conflict(f"Deployment {deployment_id} changed its model meanwhile ({current}); validate again.")
-    target["previousModelIds"] = [current, *target.get("previousModelIds", [])][:keep]
-    target["modelId"] = model_id
-
-
 def datarobot_key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 

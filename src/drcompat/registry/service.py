@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from drcompat.deployments import DEPLOYMENTS_KEY, DeploymentRegistry
+from drcompat.deployments import DEPLOYMENTS_KEY, DeploymentRegistry, RegistryError
 from drcompat.errors import ApiError, BadRequest, NotFound
 from drcompat.models import ModelMetadata, ModelStore
 from drcompat.models.metadata import OBJECT_ID
@@ -26,7 +26,6 @@ from drcompat.storage import Storage, StorageKeyError
 from drcompat.yamlio import load_yaml
 
 TOKEN_PREFIX = "drc_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
-KEEP_PREVIOUS = 10
 
 
 @dataclass(frozen=True)
@@ -122,14 +121,16 @@ class RegistryService:
 
     # -- writing ----------------------------------------------------------------------------
     def _write(self, mutate: Callable[[dict[str, Any]], Any], removing: tuple[str, ...] = ()) -> Any:
-        result = update_registry(self.storage, mutate, removing=removing)
-        if self.registry is not None:
-            reload = getattr(self.registry, "reload", None)
-            if callable(reload):
-                reload()
-            else:  # before the writer's reload() existed: look again on the next request
-                self.registry._checked_at = float("-inf")
+        try:
+            result = update_registry(self.storage, mutate, removing=removing)
+        except RegistryError as exc:  # the edits passed their own checks; the whole document did not
+            raise BadRequest(f"The change would make deployments.yaml invalid: {exc}") from exc
+        self._reload()
         return result
+
+    def _reload(self) -> None:
+        if self.registry is not None:
+            self.registry.reload()  # this process serves its own write at once
 
     def import_model(self, onnx_bytes: bytes, sample_csv: bytes, spec: ImportSpec) -> ModelMetadata:
         metadata = import_model(self.storage, onnx_bytes, sample_csv, spec)
@@ -205,18 +206,16 @@ class RegistryService:
         return Replacement(True, "compatible and not worse on the holdout", current_id)
 
     def replace_model(self, deployment_id: str, model_id: str, tolerance: float = 0.0) -> Replacement:
+        """Checked like a retraining promotion, and switched by the same code (``jobs.publish.promote``)."""
+        from drcompat.jobs.publish import promote
+
         checked = self.validate_replacement(deployment_id, model_id, tolerance)
-        if checked.accepted:
-            self._write(
-                partial(
-                    catalog.switch_model,
-                    deployment_id=deployment_id,
-                    expected_model_id=checked.previous_model_id,
-                    model_id=model_id,
-                    keep=KEEP_PREVIOUS,
-                )
-            )
-        return checked
+        if not checked.accepted:
+            return checked
+        decision = promote(self.storage, deployment_id, self.metadata(model_id), tolerance)
+        self._reload()
+        reason = decision.reason.split(": ", 1)[-1]
+        return Replacement(decision.accepted, reason, decision.previous_model_id or checked.previous_model_id)
 
     # -- tokens -----------------------------------------------------------------------------
     def list_tokens(self) -> list[TokenRecord]:

@@ -7,8 +7,15 @@ Layout (the same keys in the folder and in the bucket)::
     models/<modelId>/model.yaml       its metadata (target, classes, features, statistics)
 """
 
-from drcompat.storage.base import Storage, StorageKeyError, StorageLimitError
+from drcompat.storage.base import Storage, StorageConflict, StorageKeyError, StorageLimitError
 from drcompat.storage.factory import storage_from_settings
 from drcompat.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "Storage", "StorageKeyError", "StorageLimitError", "storage_from_settings"]
+__all__ = [
+    "LocalStorage",
+    "Storage",
+    "StorageConflict",
+    "StorageKeyError",
+    "StorageLimitError",
+    "storage_from_settings",
+]

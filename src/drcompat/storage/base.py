@@ -13,6 +13,10 @@ class StorageLimitError(ValueError):
     """An object is larger than this process may hold (or than the free disk space)."""
 
 
+class StorageConflict(RuntimeError):
+    """A conditional write lost: the object changed since it was read (read it again, retry)."""
+
+
 class Storage(ABC):
     """Keys are ``/``-separated relative paths, identical for every backend."""
 
@@ -27,6 +31,17 @@ class Storage(ABC):
     @abstractmethod
     def write(self, key: str, data: bytes) -> None:
         """Replace the object atomically: readers see the old bytes or the new, never a mix."""
+
+    @abstractmethod
+    def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
+        """The object (None if absent) and a precondition for ``write_if`` (None: must stay absent)."""
+
+    @abstractmethod
+    def write_if(self, key: str, data: bytes, precondition: str | None) -> None:
+        """Write only if the object is still as ``read_for_update`` saw it; else StorageConflict.
+
+        This is how writers in other processes and containers never lose each other's updates.
+        """
 
     @abstractmethod
     def list(self, prefix: str) -> list[str]:

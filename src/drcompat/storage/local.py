@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from drcompat.storage.base import Storage, StorageKeyError
+from drcompat.storage.base import Storage, StorageConflict, StorageKeyError
 
 
 class LocalStorage(Storage):
@@ -41,8 +45,42 @@ class LocalStorage(Storage):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    @contextmanager
+    def _locked(self, key: str) -> Iterator[Path]:
+        """An exclusive lock per key (flock: held per open file, so threads and processes alike)."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield path
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _fingerprint(data: bytes | None) -> str | None:
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            data: bytes | None = self.read(key)
+        except StorageKeyError:
+            data = None
+        return data, self._fingerprint(data)
+
+    def write_if(self, key: str, data: bytes, precondition: str | None) -> None:
+        with self._locked(key):
+            current, _ = self.read_for_update(key)
+            if self._fingerprint(current) != precondition:
+                raise StorageConflict(key)
+            self.write(key, data)
+
     def list(self, prefix: str) -> list[str]:
         base = self.root / prefix if prefix else self.root
         if not base.exists():
             return []
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".lock"))
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drcompat.storage.base import Storage, StorageKeyError
+import hashlib
+
+from drcompat.storage.base import Storage, StorageConflict, StorageKeyError
 
 
 class MemoryStorage(Storage):
@@ -22,6 +24,15 @@ class MemoryStorage(Storage):
     def write(self, key: str, data: bytes) -> None:
         self.objects[self.check_key(key)] = bytes(data)
         self.writes += 1
+
+    def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
+        data = self.objects.get(self.check_key(key))
+        return data, (hashlib.sha256(data).hexdigest() if data is not None else None)
+
+    def write_if(self, key: str, data: bytes, precondition: str | None) -> None:
+        if self.read_for_update(key)[1] != precondition:
+            raise StorageConflict(key)
+        self.write(key, data)
 
     def list(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))

@@ -8,7 +8,7 @@ Writes go to the bucket.
 
 from __future__ import annotations
 
-from drcompat.storage.base import Storage, StorageKeyError
+from drcompat.storage.base import Storage, StorageConflict, StorageKeyError
 from drcompat.storage.s3 import IMMUTABLE_PREFIX
 
 
@@ -34,6 +34,28 @@ class OverlayStorage(Storage):
 
     def write(self, key: str, data: bytes) -> None:
         self.upper.write(key, data)
+
+    def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
+        """The upper object when there is one; else the lower's bytes, on condition upper stays absent."""
+        data, precondition = self.upper.read_for_update(key)
+        if data is not None:
+            return data, f"upper:{precondition}"
+        try:
+            return self.lower.read(key), "lower:"
+        except StorageKeyError:
+            return None, None
+
+    def write_if(self, key: str, data: bytes, precondition: str | None) -> None:
+        if precondition is None:
+            if self.lower.version(key) is not None:
+                raise StorageConflict(key)
+            self.upper.write_if(key, data, None)
+        elif precondition == "lower:":
+            self.upper.write_if(key, data, None)
+        elif precondition.startswith("upper:"):
+            self.upper.write_if(key, data, precondition.removeprefix("upper:"))
+        else:
+            raise StorageConflict(key)
 
     def list(self, prefix: str) -> list[str]:
         return sorted(set(self.upper.list(prefix)) | set(self.lower.list(prefix)))

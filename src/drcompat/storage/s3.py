@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from drcompat.storage.base import Storage, StorageKeyError, StorageLimitError
+from drcompat.storage.base import Storage, StorageConflict, StorageKeyError, StorageLimitError
 
 IMMUTABLE_PREFIX = "models/"
 DEFAULT_DOWNLOAD_DIR = Path(tempfile.gettempdir()) / "drcompat-models"
@@ -96,6 +96,26 @@ class S3Storage(Storage):
 
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # S3 PUTs are atomic
+
+    def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            response = self._call("get_object", key)
+        except StorageKeyError:
+            return None, None
+        if int(response.get("ContentLength", 0)) > self.max_object_bytes:
+            raise StorageLimitError(f"{key} is larger than {self.max_object_bytes} bytes")
+        return bytes(response["Body"].read()), str(response["ETag"])
+
+    def write_if(self, key: str, data: bytes, precondition: str | None) -> None:
+        """S3 conditional writes: If-Match the ETag read, or If-None-Match for a new object."""
+        condition = {"IfMatch": precondition} if precondition is not None else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+        except self.client.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise StorageConflict(key) from exc
+            raise
 
     def list(self, prefix: str) -> list[str]:
         keys: list[str] = []
