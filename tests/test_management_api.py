@@ -242,6 +242,12 @@ def test_settings_readable_and_editable(client, dr_client, live_server):
     assert set(scored["THRESHOLD"]) == {0.9}
     assert client.patch(url, headers=AUTH, json={"predictionThreshold": 2}).status_code == 400
     assert client.patch(url, headers=AUTH, json={"humilityRules": [{"trigger": "nope"}]}).status_code == 400
+    rule = {"name": "r", "trigger": "outlyingInput", "action": "noOperation", "feature": "height"}
+    unknown = client.patch(url, headers=AUTH, json={"humilityRules": [rule]})
+    assert unknown.status_code == 400 and "'height' is not a feature" in unknown.json()["message"]
+    rule["feature"] = "bmi"
+    added = client.patch(url, headers=AUTH, json={"humilityRules": [rule]}).json()["humilityRules"]
+    assert len(added) == 1 and len(added[0]["id"]) == 24  # an id is assigned, as DataRobot does
     assert client.patch(url, headers=AUTH, json={"datarobotKey": "key-0123456789"}).status_code == 200
     assert client.get(url, headers=AUTH).json()["datarobotKeyRequired"] is True
     plain = client.post(
@@ -389,3 +395,14 @@ def test_cli_imports_a_pipeline_deploys_it_and_manages_tokens(bucket, tmp_path, 
         == 2
     )
     assert "No such file or directory" in capsys.readouterr().err
+
+
+def test_official_client_follows_next_links_past_one_page(dr_client, client):
+    for number in range(20):
+        body = {"modelId": BINARY_MODEL, "label": f"copy {number:02d}"}
+        assert client.post("/api/v2/deployments/fromImportedModel/", headers=AUTH, json=body).status_code == 201
+    first = client.get("/api/v2/deployments/", headers=AUTH).json()
+    assert first["count"] == 20 and first["totalCount"] == 24 and first["next"]
+    listed = dr.Deployment.list()  # the client's unpaginate: follows ``next`` until it is null
+    assert len(listed) == 24 and len({d.id for d in listed}) == 24
+    assert [d.label for d in dr.Deployment.list(search="copy 1")][:3] == ["copy 10", "copy 11", "copy 12"]

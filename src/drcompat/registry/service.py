@@ -25,6 +25,7 @@ from drcompat.registry.writer import update_registry
 from drcompat.storage import Storage, StorageKeyError
 from drcompat.yamlio import load_yaml
 
+METADATA_CACHE = 1024
 TOKEN_PREFIX = "drc_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
 
 
@@ -76,6 +77,8 @@ class RegistryService:
 
     def metadata(self, model_id: str) -> ModelMetadata:
         if model_id not in self._metadata:
+            if len(self._metadata) >= METADATA_CACHE:
+                self._metadata.clear()  # bounded: ids are immutable, re-reading costs one small file
             if not OBJECT_ID.match(model_id):
                 raise NotFound(f"Model {model_id} was not found.")
             try:
@@ -189,8 +192,25 @@ class RegistryService:
         self._write(partial(catalog.remove_deployment, deployment_id=deployment_id), removing=(deployment_id,))
 
     def update_settings(self, deployment_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        rules = changes.get("humilityRules")
+        if isinstance(rules, list):
+            self._check_rule_features(deployment_id, rules)
         self._write(partial(catalog.update_settings, deployment_id=deployment_id, changes=changes))
         return self.settings_of(catalog.entry(self.document(), deployment_id))
+
+    def _check_rule_features(self, deployment_id: str, rules: list[Any]) -> None:
+        """A rule on an input must name one of the model's features, of the kind it tests."""
+        model = self.get_deployment(deployment_id).model
+        kinds = {f.name: f.type for f in model.features}
+        wanted = {"outlyingInput": "numeric", "lowObservationRegion": "categorical"}
+        for rule in rules:
+            if not isinstance(rule, dict) or rule.get("trigger") not in wanted:
+                continue
+            feature = rule.get("feature")
+            if feature not in kinds:
+                raise BadRequest(f"Humility rule feature {feature!r} is not a feature of model {model.model_id}.")
+            if kinds[feature] != wanted[rule["trigger"]]:
+                raise BadRequest(f"{rule['trigger']} needs a {wanted[rule['trigger']]} feature; {feature!r} is not.")
 
     def validate_replacement(self, deployment_id: str, model_id: str, tolerance: float = 0.0) -> Replacement:
         """The retraining promotion's checks (``jobs.publish.compare``), without switching."""

@@ -100,6 +100,8 @@ def add_model_routes(app: FastAPI, service: PredictionService, settings: Setting
             for needed in ("model", "sample"):
                 if needed not in files:
                     raise BadRequest(f"The '{needed}' file part is missing.")
+            if sum(f.size or 0 for f in files.values()) > settings.max_import_bytes:  # chunked uploads
+                raise PayloadTooLarge(f"The upload is larger than the limit of {settings.max_import_bytes} bytes.")
             payload = await files["model"].read()
             sample = await files["sample"].read()
             filename = (files["model"].filename or "").lower()
