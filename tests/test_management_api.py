@@ -406,3 +406,17 @@ def test_official_client_follows_next_links_past_one_page(dr_client, client):
     listed = dr.Deployment.list()  # the client's unpaginate: follows ``next`` until it is null
     assert len(listed) == 24 and len({d.id for d in listed}) == 24
     assert [d.label for d in dr.Deployment.list(search="copy 1")][:3] == ["copy 10", "copy 11", "copy 12"]
+
+
+def test_a_broken_model_version_does_not_hide_the_other_deployments(client, bucket):
+    (bucket / "models" / "65f1b0000000000000000003" / "model.yaml").write_text("modelId: [")
+    listed = client.get("/api/v2/deployments/", headers=AUTH)
+    assert listed.status_code == 200 and listed.json()["totalCount"] == 4
+    broken = client.get(f"/api/v2/deployments/{MULTICLASS}/", headers=AUTH).json()
+    assert broken["model"] == {
+        "id": "65f1b0000000000000000003",
+        "type": "",
+        "targetName": "",
+        "targetType": "",
+        "projectId": "",
+    }

@@ -35,7 +35,8 @@ def create_deployment(registry: RegistryService, args: argparse.Namespace) -> in
 
 def list_deployments(registry: RegistryService, args: argparse.Namespace) -> int:
     for record in registry.list_deployments():
-        print(f"{record.id}  {record.model.model_id}  {record.model.target_type.value:<10}  {record.label}")
+        kind = record.model.target_type.value if record.model else "unreadable"
+        print(f"{record.id}  {record.model_id}  {kind:<10}  {record.label}")
     return 0
 
 

@@ -35,7 +35,8 @@ class DeploymentRecord:
 
     id: str
     label: str
-    model: ModelMetadata
+    model_id: str
+    model: ModelMetadata | None  # None when the version cannot be read (the deployment still lists)
     description: str | None = None
     importance: str | None = None
     created_at: str | None = None
@@ -88,10 +89,16 @@ class RegistryService:
         return self._metadata[model_id]
 
     def record(self, deployment_id: str, entry: dict[str, Any]) -> DeploymentRecord:
+        model_id = str(entry.get("modelId"))
+        try:
+            model: ModelMetadata | None = self.metadata(model_id)
+        except ApiError:
+            model = None
         return DeploymentRecord(
             id=deployment_id,
             label=str(entry.get("label", "")),
-            model=self.metadata(str(entry.get("modelId"))),
+            model_id=model_id,
+            model=model,
             description=entry.get("description"),
             importance=entry.get("importance"),
             created_at=entry.get("createdAt"),
@@ -200,7 +207,7 @@ class RegistryService:
 
     def _check_rule_features(self, deployment_id: str, rules: list[Any]) -> None:
         """A rule on an input must name one of the model's features, of the kind it tests."""
-        model = self.get_deployment(deployment_id).model
+        model = self.metadata(self.get_deployment(deployment_id).model_id)
         kinds = {f.name: f.type for f in model.features}
         wanted = {"outlyingInput": "numeric", "lowObservationRegion": "categorical"}
         for rule in rules:

@@ -71,16 +71,21 @@ class DeploymentSchema(BaseModel):
 
 def deployment_schema(record: DeploymentRecord, base: str) -> DeploymentSchema:
     meta = record.model
+    name = meta.name if meta else ""
+    model = DeployedModel(
+        id=record.model_id,
+        type=name,
+        target_name=meta.target_name if meta else "",
+        target_type=meta.target_type.value if meta else "",
+    )
     return DeploymentSchema(
         id=record.id,
         label=record.label,
         description=record.description,
         importance=record.importance,
         default_prediction_server=PredictionServer(url=base, datarobot_key=record.datarobot_key or ""),
-        model=DeployedModel(
-            id=meta.model_id, type=meta.name, target_name=meta.target_name, target_type=meta.target_type.value
-        ),
-        model_package={"id": meta.model_id, "name": meta.name, "registeredModelId": ""},
+        model=model,
+        model_package={"id": record.model_id, "name": name, "registeredModelId": ""},
         prediction_environment={"platform": "aws", "name": "drcompat", "isManagedByManagementAgent": False},
         created_at=record.created_at,
     )
@@ -190,7 +195,7 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
     @app.get(f"{BASE}/{{deployment_id}}/features/", summary="The deployed model's features")
     async def features(deployment_id: str, request: Request) -> dict[str, Any]:
         manager(service.registry, request)
-        meta = registry.get_deployment(deployment_id).model
+        meta = registry.metadata(registry.get_deployment(deployment_id).model_id)
         ts = meta.raw.get("timeSeries") or {}
         items = [
             {
