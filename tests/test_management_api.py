@@ -145,6 +145,11 @@ def test_import_onnx_deploy_predict_and_explain(dr_client, live_server):
         {"name": "plan", "featureType": "categorical"},
     ]
     assert model["holdout"]["metric"] == "accuracy" and model["holdout"]["value"] > 0.6
+    assert model["classLabels"] == ["no", "yes"] and model["positiveClassLabel"] == "yes"
+    again = requests.get(f"{live_server}/api/v2/importedModels/{model['id']}/", headers=AUTH, timeout=10).json()
+    assert again == model
+    listed = requests.get(f"{live_server}/api/v2/importedModels/", headers=AUTH, timeout=10).json()
+    assert model["id"] in {m["id"] for m in listed["data"]} and listed["totalCount"] == 5  # 4 demo + this one
     deployment = dr.Deployment.create_from_registered_model_version(model["id"], label="Churn", importance="LOW")
     assert deployment.model["id"] == model["id"]
     assert dr.Deployment.create_from_learning_model(model["id"], label="Churn 2").label == "Churn 2"
@@ -279,6 +284,7 @@ def test_tokens_created_scoped_listed_and_revoked(client):
     assert client.get("/api/v2/version/", headers=own).status_code == 200
     scoped = client.patch("/api/v2/tokens/scorer/", headers=AUTH, json={"addDeployments": [REGRESSION]})
     assert scoped.json()["deployments"] == sorted([BINARY, REGRESSION])
+    assert client.get("/api/v2/tokens/scorer/", headers=AUTH).json() == scoped.json()
     regression_body = (SAMPLES / "diabetes_regression.csv").read_bytes()
     answer = client.post(f"/predApi/v1.0/deployments/{REGRESSION}/predictions", headers=own, content=regression_body)
     assert answer.status_code == 200

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -24,22 +25,46 @@ ONNX_SUFFIXES = (".onnx",)
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
 
-def model_json(meta: ModelMetadata) -> dict[str, Any]:
+class FeatureSchema(BaseModel):
+    name: str
+    feature_type: str = Field(serialization_alias="featureType")
+
+
+class ImportedModelSchema(BaseModel):
+    """A model version as the management API describes it (camelCase on the wire)."""
+
+    id: str
+    name: str
+    description: str = ""
+    target_type: str = Field(serialization_alias="targetType")
+    target_name: str = Field(serialization_alias="targetName")
+    class_labels: list[Any] = Field(default_factory=list, serialization_alias="classLabels")
+    positive_class_label: Any = Field(default=None, serialization_alias="positiveClassLabel")
+    prediction_threshold: float | None = Field(default=None, serialization_alias="predictionThreshold")
+    features: list[FeatureSchema]
+    sha256: str | None = None
+    holdout: dict[str, Any] | None = None
+
+
+def model_schema(meta: ModelMetadata) -> ImportedModelSchema:
     raw = meta.raw
-    return {
-        "id": meta.model_id,
-        "name": meta.name,
-        "description": raw.get("description") or "",
-        "targetType": meta.target_type.value,
-        "targetName": meta.target_name,
-        "classLabels": list(meta.class_labels),
-        "positiveClassLabel": meta.positive_class,
-        "predictionThreshold": meta.prediction_threshold if meta.is_classification else None,
-        "features": [{"name": f.name, "featureType": f.type} for f in meta.features],
-        "sha256": meta.sha256,
-        "holdout": raw.get("holdout"),
-        "explanations": True,
-    }
+    return ImportedModelSchema(
+        id=meta.model_id,
+        name=meta.name,
+        description=str(raw.get("description") or ""),
+        target_type=meta.target_type.value,
+        target_name=meta.target_name,
+        class_labels=list(meta.class_labels),
+        positive_class_label=meta.positive_class if meta.target_type.value == "Binary" else None,
+        prediction_threshold=meta.prediction_threshold if meta.target_type.value == "Binary" else None,
+        features=[FeatureSchema(name=f.name, feature_type=f.type) for f in meta.features],
+        sha256=meta.sha256,
+        holdout=raw.get("holdout"),
+    )
+
+
+def model_json(meta: ModelMetadata) -> dict[str, Any]:
+    return model_schema(meta).model_dump(by_alias=True)
 
 
 def parse_labels(raw: str | None) -> tuple[Any, ...]:
@@ -129,10 +154,10 @@ def add_model_routes(app: FastAPI, service: PredictionService, settings: Setting
         manager(service.registry, request)
         return paginate(settings, request, [model_json(m) for m in registry.list_models()])
 
-    @app.get(f"{BASE}/{{model_id}}/", summary="Get a model version")
-    async def get_model(model_id: str, request: Request) -> dict[str, Any]:
+    @app.get(f"{BASE}/{{model_id}}/", summary="Get a model version", response_model=ImportedModelSchema)
+    async def get_model(model_id: str, request: Request) -> ImportedModelSchema:
         manager(service.registry, request)
-        return model_json(registry.metadata(model_id))
+        return model_schema(registry.metadata(model_id))
 
 
 def import_sklearn(registry: RegistryService, payload: bytes, sample: bytes, fields: dict[str, Any]) -> ModelMetadata:

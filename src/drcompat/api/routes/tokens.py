@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from drcompat.api.management import json_body, manager, paginate
 from drcompat.config import Settings
@@ -18,15 +19,30 @@ from drcompat.registry.service import RegistryService, TokenRecord
 BASE = "/api/v2/tokens"
 
 
+class TokenSchema(BaseModel):
+    """A token as listed: its name, flags and scope; never its secret or digest."""
+
+    name: str
+    description: str = ""
+    manage_deployments: bool = Field(serialization_alias="manageDeployments")
+    manage_jobs: bool = Field(serialization_alias="manageJobs")
+    deployments: list[str]
+    expires_at: float | None = Field(default=None, serialization_alias="expiresAt")
+
+
+def token_schema(record: TokenRecord) -> TokenSchema:
+    return TokenSchema(
+        name=record.name,
+        description=record.description,
+        manage_deployments=record.manage_deployments,
+        manage_jobs=record.manage_jobs,
+        deployments=record.deployments,
+        expires_at=record.expires_at,
+    )
+
+
 def token_json(record: TokenRecord) -> dict[str, Any]:
-    return {
-        "name": record.name,
-        "description": record.description,
-        "manageDeployments": record.manage_deployments,
-        "manageJobs": record.manage_jobs,
-        "deployments": record.deployments,
-        "expiresAt": record.expires_at,
-    }
+    return token_schema(record).model_dump(by_alias=True)
 
 
 def add_token_routes(app: FastAPI, service: PredictionService, settings: Settings, registry: RegistryService) -> None:
@@ -52,10 +68,10 @@ def add_token_routes(app: FastAPI, service: PredictionService, settings: Setting
             orjson.dumps(payload), 201, media_type="application/json", headers={"Cache-Control": "no-store"}
         )
 
-    @app.get(f"{BASE}/{{name}}/", summary="One token's flags and scope")
-    async def get_token(name: str, request: Request) -> dict[str, Any]:
+    @app.get(f"{BASE}/{{name}}/", summary="One token's flags and scope", response_model=TokenSchema)
+    async def get_token(name: str, request: Request) -> TokenSchema:
         manager(service.registry, request)
-        return token_json(registry.get_token(name))
+        return token_schema(registry.get_token(name))
 
     @app.patch(f"{BASE}/{{name}}/", summary="Scope a token: addDeployments / removeDeployments")
     async def scope_token(name: str, request: Request) -> dict[str, Any]:
