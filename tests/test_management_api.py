@@ -316,10 +316,12 @@ def test_sklearn_pickle_over_rest_when_allowed(tmp_path, bucket):
     pipeline = churn_pipeline(frame)
     settings = Settings(storage_root=bucket, registry_ttl_seconds=0.0, allow_pickle_import=True)
     with TestClient(create_app(settings)) as client:
+        import joblib
+
         buffer = io.BytesIO()
-        pickle.dump(pipeline, buffer)
+        joblib.dump(pipeline, buffer)
         files = {
-            "model": ("churn.pkl", buffer.getvalue(), "application/octet-stream"),
+            "model": ("churn.joblib", buffer.getvalue(), "application/octet-stream"),
             "sample": ("s.csv", frame.to_csv(index=False).encode(), "text/csv"),
         }
         answer = client.post("/api/v2/importedModels/", headers=AUTH, files=files, data={"targetName": "churned"})
@@ -426,3 +428,47 @@ def test_a_broken_model_version_does_not_hide_the_other_deployments(client, buck
         "targetType": "",
         "projectId": "",
     }
+
+
+def test_numeric_pipeline_becomes_a_matrix_model_in_its_own_feature_order(bucket):
+    from fastapi.testclient import TestClient
+    from sklearn.linear_model import Ridge
+
+    from drcompat.api import create_app
+    from drcompat.config import Settings
+    from drcompat.registry.service import RegistryService
+    from drcompat.registry.sklearn_import import convert_pipeline
+    from drcompat.storage import LocalStorage
+
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame(rng.normal(0, 1, (200, 3)), columns=["b", "a", "c"])
+    y = 3 * x["a"] - x["b"] + 0.5 * x["c"]
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=0.1))]).fit(x, y)
+    sample = x[["c", "a", "b"]].assign(y=y)  # the sample's column order differs from the model's
+    onnx_bytes, spec = convert_pipeline(pickle.dumps(pipeline), sample.to_csv(index=False).encode(), "y")
+    registry = RegistryService(LocalStorage(bucket))
+    meta = registry.import_model(onnx_bytes, sample.to_csv(index=False).encode(), spec)
+    assert [f.name for f in meta.features] == ["b", "a", "c"] and meta.raw["holdout"]["metric"] == "r2"
+    deployment_id = registry.create_deployment(meta.model_id, {"label": "ridge"}, ["demo"])
+    rows = sample.drop(columns=["y"]).head(6)
+    with TestClient(create_app(Settings(storage_root=bucket, registry_ttl_seconds=0.0))) as client:
+        answer = client.post(
+            f"/predApi/v1.0/deployments/{deployment_id}/predictions",
+            headers={**AUTH, "Content-Type": "text/csv"},
+            content=rows.to_csv(index=False).encode(),
+        )
+    assert answer.status_code == 200, answer.text
+    got = [r["prediction"] for r in answer.json()["data"]]
+    assert np.allclose(got, pipeline.predict(rows[["b", "a", "c"]]), atol=1e-3)
+
+
+def test_without_the_extra_a_pipeline_import_says_what_to_install(monkeypatch):
+    import sys
+
+    from drcompat.registry.importer import ModelImportError
+    from drcompat.registry.sklearn_import import convert_pipeline
+
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if the extra were not installed
+    with pytest.raises(ModelImportError) as missing:
+        convert_pipeline(b"", b"a\n1\n", "a")
+    assert "pip install 'drcompat[sklearn]'" in missing.value.message
