@@ -18,6 +18,7 @@ from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.api.routes.credentials import add_credential_routes
+from drcompat.api.routes.environments import add_environment_routes
 from drcompat.api.routes.registry import add_registry_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.config import Settings
@@ -202,6 +203,7 @@ def create_app(
     add_job_routes(app, service, app.state.jobs)
     add_version_routes(app, service)
     add_credential_routes(app, service, credentials)
+    add_environment_routes(app, service)
     app.state.registry = add_registry_routes(app, service, settings)
 
     @app.get("/health", summary="Liveness and what this process holds")
