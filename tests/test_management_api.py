@@ -88,6 +88,9 @@ def test_official_client_lists_gets_and_reports_the_prediction_server(dr_client,
     assert deployment.model["id"] == BINARY_MODEL
     assert deployment.model["target_name"] == "progression_high"
     assert deployment.default_prediction_server["url"] == live_server
+    features = deployment.get_features()
+    assert [f["name"] for f in features][:2] == ["age", "sex"]
+    assert features[1]["feature_type"] == "Categorical" and features[1]["known_in_advance"] is False
     frame = pd.read_csv(SAMPLES / "diabetes_binary.csv")
     result = dr_predict(deployment, frame)
     assert len(result.dataframe) == len(frame)
