@@ -331,6 +331,7 @@ def test_sklearn_pickle_over_rest_when_allowed(tmp_path, bucket):
         assert answer.status_code == 201, answer.text
         model = answer.json()
         assert model["targetType"] == "Binary" and model["classLabels"] == ["no", "yes"]
+        assert model["name"] == "churn"  # the file's name when none is given
         created = client.post(
             "/api/v2/deployments/fromImportedModel/", headers=AUTH, json={"modelId": model["id"], "label": "churn"}
         )

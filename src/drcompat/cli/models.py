@@ -38,7 +38,7 @@ def import_model(registry: RegistryService, args: argparse.Namespace) -> int:
     common: dict[str, Any] = {
         "positive_class_label": args.positive_class,
         "prediction_threshold": args.threshold,
-        "name": args.name,
+        "name": args.name or args.file.stem,
         "description": args.description,
     }
     if args.file.suffix.lower() in PICKLE_SUFFIXES:

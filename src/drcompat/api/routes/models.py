@@ -130,6 +130,8 @@ def add_model_routes(app: FastAPI, service: PredictionService, settings: Setting
             payload = await files["model"].read()
             sample = await files["sample"].read()
             filename = (files["model"].filename or "").lower()
+            stem = (files["model"].filename or "").replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            fields.setdefault("name", stem[:200])
         finally:
             await form.close()
         kind = fields.get("format") or ("sklearn" if filename.endswith(PICKLE_SUFFIXES) else "onnx")
