@@ -476,3 +476,39 @@ def test_without_the_extra_a_pipeline_import_says_what_to_install(monkeypatch):
     with pytest.raises(ModelImportError) as missing:
         convert_pipeline(b"", b"a\n1\n", "a")
     assert "pip install 'drcompat[sklearn]'" in missing.value.message
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v2/tokens/", {"name": 123}),
+        ("post", "/api/v2/tokens/", {"name": "x", "deployments": "abc"}),
+        ("post", "/api/v2/tokens/", {"name": "x", "manageDeployments": "yes"}),
+        ("post", "/api/v2/tokens/", {"name": "x", "expiresAt": "soon"}),
+        ("post", "/api/v2/tokens/", [1, 2]),
+        ("patch", "/api/v2/tokens/demo/", {"addDeployments": "abc"}),
+        ("patch", "/api/v2/tokens/demo/", {"owner": "me"}),
+        ("patch", f"/api/v2/deployments/{BINARY}/", {"label": {"a": 1}}),
+        ("patch", f"/api/v2/deployments/{BINARY}/", {"label": ""}),
+        ("patch", f"/api/v2/deployments/{BINARY}/", {"modelId": BINARY_MODEL}),
+        ("patch", f"/api/v2/deployments/{BINARY}/", {}),
+        ("patch", f"/api/v2/deployments/{BINARY}/settings/", {"humilityRules": "all"}),
+        ("patch", f"/api/v2/deployments/{BINARY}/settings/", {"datarobotKey": 5}),
+        ("patch", f"/api/v2/deployments/{BINARY}/settings/", {"predictionThreshold": "0.5"}),
+        ("patch", f"/api/v2/deployments/{BINARY}/settings/", {"colour": "red"}),
+        ("patch", f"/api/v2/deployments/{BINARY}/model/", {"modelId": 7}),
+        ("patch", f"/api/v2/deployments/{BINARY}/model/", {"modelId": BINARY_MODEL, "reason": "BORED"}),
+        ("post", "/api/v2/deployments/fromLearningModel/", {"modelId": BINARY_MODEL}),
+        ("post", "/api/v2/deployments/fromLearningModel/", {"modelId": BINARY_MODEL, "label": "x", "importance": 3}),
+        ("post", "/api/v2/deployments/fromModelPackage/", {"label": "x"}),
+        ("post", "/api/v2/deployments/fromImportedModel/", {"modelId": "../../etc", "label": "x"}),
+        ("get", "/api/v2/importedModels/not-an-id/", None),
+        ("get", "/api/v2/deployments/?offset=-1", None),
+    ],
+)
+def test_bad_management_input_is_a_4xx_message(client, method, path, body):
+    kwargs = {"json": body} if body is not None else {}
+    answer = getattr(client, method)(path, headers=AUTH, **kwargs)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert set(answer.json()) == {"message"} and answer.json()["message"]
+    assert client.get(f"/api/v2/deployments/{BINARY}/", headers=AUTH).json()["label"] == "Diabetes progression (binary)"
