@@ -97,3 +97,35 @@ def test_prediction_token_is_refused_by_the_management_function(bucket, monkeypa
         status, body = call(management, denied)
         assert status == expected
     assert "manageDeployments" in body["message"]
+
+
+def test_cli_against_the_bucket_keeps_what_the_layer_serves(s3_endpoint, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from drcompat.cli import main
+    from test_management_api import churn_frame, churn_onnx, churn_pipeline
+
+    make_bucket(s3_endpoint, "cli-bucket")
+    for key, value in {
+        "DRC_STORAGE_BACKEND": "s3",
+        "DRC_BUCKET": "cli-bucket",
+        "DRC_S3_ENDPOINT_URL": s3_endpoint,
+        "DRC_LAYER_ROOT": str(DEMO_BUCKET),
+        "DRC_MODEL_DOWNLOAD_DIR": str(tmp_path / "dl"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    frame = churn_frame()
+    (tmp_path / "churn.onnx").write_bytes(churn_onnx(churn_pipeline(frame)))
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    args = ["models", "import", str(tmp_path / "churn.onnx"), "--sample", str(tmp_path / "train.csv")]
+    args += ["--target-type", "Binary", "--target-name", "churned", "--class-labels", "no,yes"]
+    assert main([*args, "--deploy", "Churn", "--token", "demo"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    stored = yaml.safe_load(s3.get_object(Bucket="cli-bucket", Key="deployments.yaml")["Body"].read())
+    assert set(stored["deployments"]) == {
+        *yaml.safe_load((DEMO_BUCKET / "deployments.yaml").read_text())["deployments"],
+        made["deploymentId"],
+    }
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="cli-bucket")["Contents"]}
+    assert f"models/{made['modelId']}/model.yaml" in keys and f"models/{made['modelId']}/model.onnx" in keys
