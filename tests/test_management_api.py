@@ -119,6 +119,13 @@ def test_update_and_delete_through_the_client(dr_client, client):
     assert (again.label, again.description, again.importance) == ("Progression (ridge)", "numeric features", "HIGH")
     bad = client.patch(f"/api/v2/deployments/{REGRESSION}/", headers=AUTH, json={"importance": "URGENT"})
     assert bad.status_code == 400 and "importance" in bad.json()["message"]
+    from datarobot.models.deployment import DeploymentListFilters
+
+    important = dr.Deployment.list(filters=DeploymentListFilters(importance=["HIGH", "CRITICAL"]))
+    assert [d.id for d in important] == [REGRESSION]
+    labels = [d.label for d in dr.Deployment.list(order_by="-label")]
+    assert labels == sorted(labels, reverse=True) and len(labels) == 4
+    assert client.get("/api/v2/deployments/?orderBy=colour", headers=AUTH).status_code == 400
     dr.Deployment.get(MULTICLASS).delete()
     assert MULTICLASS not in {d.id for d in dr.Deployment.list()}
     with pytest.raises(ClientError) as missing:

@@ -106,13 +106,22 @@ class RegistryService:
             settings=self.settings_of(entry),
         )
 
-    def list_deployments(self, search: str | None = None) -> list[DeploymentRecord]:
+    def list_deployments(
+        self, search: str | None = None, importance: set[str] | None = None, order_by: str = "label"
+    ) -> list[DeploymentRecord]:
+        """Deployments matching ``search`` (label or description) and ``importance``, sorted by
+        ``label`` or ``createdAt`` (a leading ``-`` reverses)."""
+        key = order_by.lstrip("-")
+        if key not in ("label", "createdAt"):
+            raise BadRequest("orderBy must be label, -label, createdAt or -createdAt.")
+        entries = catalog.deployments(self.document()).items()
+        ordered = sorted(entries, key=lambda i: (str(i[1].get(key) or ""), str(i[0])), reverse=order_by.startswith("-"))
         found = []
-        for deployment_id, entry in sorted(
-            catalog.deployments(self.document()).items(), key=lambda i: str(i[1].get("label", ""))
-        ):
+        for deployment_id, entry in ordered:
             text = f"{entry.get('label', '')} {entry.get('description') or ''}".lower()
             if search and search.lower() not in text:
+                continue
+            if importance and str(entry.get("importance") or "").upper() not in importance:
                 continue
             found.append(self.record(str(deployment_id), entry))
         return found

@@ -102,10 +102,13 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
     def dump(record: DeploymentRecord, request: Request) -> dict[str, Any]:
         return deployment_schema(record, public_base(settings, request)).model_dump(by_alias=True)
 
-    @app.get(f"{BASE}/", summary="List deployments (DataRobot's pagination: offset, limit)")
+    @app.get(f"{BASE}/", summary="List deployments (offset, limit, search, importance, orderBy)")
     async def list_deployments(request: Request) -> dict[str, Any]:
         manager(service.registry, request)
-        records = registry.list_deployments(request.query_params.get("search"))
+        query = request.query_params
+        importance = {v.strip().upper() for v in (query.get("importance") or "").split(",") if v.strip()}
+        order_by = query.get("orderBy") or query.get("order_by") or "label"
+        records = registry.list_deployments(query.get("search"), importance or None, order_by)
         return paginate(settings, request, [dump(r, request) for r in records])
 
     def creator(key: str, status: int) -> Any:
