@@ -52,9 +52,8 @@ class Settings(BaseSettings):
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
-    # Management API: the base URL deployments report as their prediction server (behind API
-    # Gateway, with the stage); unset, the URL the request came in on. Pickled scikit-learn
-    # pipelines run code when loaded, so the REST import takes them only when this is set.
+    # Management API. The base URL deployments report as their prediction server (behind API
+    # Gateway it includes the stage; unset: the URL the request came in on).
     prediction_server_url: str | None = None
-    allow_pickle_import: bool = False
+    allow_pickle_import: bool = False  # unpickling runs the file's code: off for REST imports unless set
     max_import_bytes: int = 256 * 1024 * 1024
