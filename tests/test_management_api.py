@@ -489,6 +489,7 @@ def test_without_the_extra_a_pipeline_import_says_what_to_install(monkeypatch):
     ("method", "path", "body"),
     [
         ("post", "/api/v2/tokens/", {"name": 123}),
+        ("post", "/api/v2/tokens/", {"name": "run-0123"}),
         ("post", "/api/v2/tokens/", {"name": "x", "deployments": "abc"}),
         ("post", "/api/v2/tokens/", {"name": "x", "manageDeployments": "yes"}),
         ("post", "/api/v2/tokens/", {"name": "x", "expiresAt": "soon"}),

@@ -17,6 +17,7 @@ from drcompat.registry.versions import new_object_id
 
 IMPORTANCE = ("CRITICAL", "HIGH", "MODERATE", "LOW")
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+RESERVED_PREFIX = "run-"  # jobs.tokens names a run's token run-<run id>
 MAX_LABEL = 512
 MAX_DESCRIPTION = 10_000
 DEPLOYMENT_KEYS = ("label", "description", "importance")
@@ -152,6 +153,8 @@ def update_settings(document: dict[str, Any], deployment_id: str, changes: dict[
 def check_token_name(name: str) -> str:
     if not isinstance(name, str) or not TOKEN_NAME.match(name):
         raise BadRequest("Token names are 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.")
+    if name.startswith(RESERVED_PREFIX):
+        raise BadRequest(f"Token names starting with {RESERVED_PREFIX!r} are reserved for job runs.")
     return name
 
 
