@@ -236,7 +236,12 @@ class RegistryService:
         candidate = self.models_loadable(model_id)
         if model_id == current_id:
             return Replacement(False, "the deployment already serves this model", current_id)
-        reason = compare(self.metadata(current_id), candidate, tolerance)
+        try:
+            current = self.metadata(current_id)
+        except ApiError:
+            reason = f"the current model {current_id} cannot be read, so the candidate cannot be checked against it"
+            return Replacement(False, reason, current_id)
+        reason = compare(current, candidate, tolerance)
         if reason is not None:
             return Replacement(False, reason, current_id)
         return Replacement(True, "compatible and not worse on the holdout", current_id)
