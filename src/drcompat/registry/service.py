@@ -241,9 +241,9 @@ class RegistryService:
         except ApiError:
             reason = f"the current model {current_id} cannot be read, so the candidate cannot be checked against it"
             return Replacement(False, reason, current_id)
-        reason = compare(current, candidate, tolerance)
-        if reason is not None:
-            return Replacement(False, reason, current_id)
+        refusal = compare(current, candidate, tolerance)
+        if refusal is not None:
+            return Replacement(False, refusal, current_id)
         return Replacement(True, "compatible and not worse on the holdout", current_id)
 
     def replace_model(self, deployment_id: str, model_id: str, tolerance: float = 0.0) -> Replacement:
