@@ -520,3 +520,10 @@ def test_bad_management_input_is_a_4xx_message(client, method, path, body):
     assert 400 <= answer.status_code < 500, answer.text
     assert set(answer.json()) == {"message"} and answer.json()["message"]
     assert client.get(f"/api/v2/deployments/{BINARY}/", headers=AUTH).json()["label"] == "Diabetes progression (binary)"
+
+
+def test_replacing_an_unreadable_model_is_refused_with_the_reason(client, bucket):
+    (bucket / "models" / "65f1b0000000000000000002" / "model.yaml").write_text("modelId: [")
+    body = {"modelId": "65f1b0000000000000000001", "reason": "ERRORS"}
+    answer = client.patch(f"/api/v2/deployments/{REGRESSION}/model/", headers=AUTH, json=body)
+    assert answer.status_code == 422 and "cannot be read" in answer.json()["message"]
