@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit bench bench-explain bench-coldstart models clean build sizes build-check
+.PHONY: serve test lint unit bench bench-explain bench-coldstart models clean build sizes build-check cost
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 
-## Print request time against bare onnxruntime and the standalone floor.
+## Print request time against bare onnxruntime and the standalone floor, then per front door in Lambda.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_lambda.py
+
+## Print dollars per million predictions per front door and architecture (measures durations first).
+cost: $(STAMP)
+	$(BIN)/python scripts/cost_table.py
 
 ## Print explanation time per row against the shap library, and their top-3 agreement.
 bench-explain: $(STAMP)
@@ -69,7 +74,7 @@ HOST_PIP = $(HOST_PY) -m pip
 build-CoreLayer:
 	rm -rf "$(ARTIFACTS_DIR)/python"
 	$(HOST_PIP) install --quiet --target "$(ARTIFACTS_DIR)/python" --implementation cp \
-		--python-version $(LAMBDA_PYTHON) --only-binary=:all: $(PLATFORMS) -r requirements.txt aws-xray-sdk==2.15.0
+		--python-version $(LAMBDA_PYTHON) --only-binary=:all: $(PLATFORMS) -r requirements.txt aws-xray-sdk==2.15.0 uvicorn==0.54.0
 	cp -r src/drcompat src/drcompat_lambda "$(ARTIFACTS_DIR)/python/"
 	$(PYTHON) scripts/strip_bundle.py "$(ARTIFACTS_DIR)/python" --runtime-provided
 ifeq ($(PRECOMPILE),1)

@@ -1,7 +1,10 @@
 """Write the API Gateway / EventBridge Scheduler events in ``events/`` (for ``sam local invoke -e``).
 
 The REST API is configured with ``BinaryMediaTypes: */*``, so API Gateway hands every body to
-Lambda base64-encoded, byte for byte; these events do the same. The tests replay every file.
+Lambda base64-encoded, byte for byte; these events do the same. The other two front doors send
+payload format 2.0 (``events/http-api/``, ``events/function-url/``): lower-case headers, the raw
+query string, and text bodies (CSV, JSON) as plain strings while binary ones (gzip, multipart)
+arrive base64-encoded. The tests replay every file.
 
     python scripts/make_events.py
 """
@@ -13,6 +16,8 @@ import bz2
 import gzip
 import json
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -65,6 +70,98 @@ def api_event(
         },
         "body": base64.b64encode(body).decode(),
         "isBase64Encoded": True,
+    }
+
+
+V2_TEXT_TYPES = ("text/", "application/json")
+HTTP_API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
+FUNCTION_URL_HOST = "d2ekrkzg4kqwj6emunq5fvttm40ocyfs.lambda-url.us-east-1.on.aws"
+
+
+def v2_event(
+    door: str,
+    deployment: str,
+    body: bytes,
+    content_type: str,
+    route: str = "predictions",
+    headers: dict[str, str] | None = None,
+    query: dict[str, list[str]] | None = None,
+) -> dict:
+    """Payload format 2.0 as an HTTP API (``door="http-api"``, ``$default`` stage, so no stage
+    segment in the path) or a Lambda function URL (``door="function-url"``) sends it."""
+    host = HTTP_API_HOST if door == "http-api" else FUNCTION_URL_HOST
+    all_headers = {
+        "accept": "application/json",
+        "authorization": TOKEN,
+        "content-type": content_type,
+        "content-length": str(len(body)),
+        "host": host,
+        "user-agent": "curl/8.5.0",
+        "x-forwarded-for": "127.0.0.1",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+        **{k.lower(): v for k, v in (headers or {}).items()},
+    }
+    path = f"/predApi/v1.0/deployments/{deployment}/{route}"
+    # Text bodies arrive as they are; anything else (gzip, bz2, multipart) base64-encoded.
+    text = content_type.startswith(V2_TEXT_TYPES) and "content-encoding" not in all_headers
+    route_key = "$default" if door == "function-url" else f"ANY /predApi/v1.0/deployments/{{deploymentId}}/{route}"
+    event: dict = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": urlencode([(k, v) for k, values in (query or {}).items() for v in values]),
+        "headers": all_headers,
+        "requestContext": {
+            "accountId": "anonymous" if door == "function-url" else "123456789012",
+            "apiId": host.split(".")[0],
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "curl/8.5.0",
+            },
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "26/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1764115200000,
+        },
+        "body": body.decode() if text else base64.b64encode(body).decode(),
+        "isBase64Encoded": not text,
+    }
+    if query:  # repeated parameters are comma-joined here; the app reads rawQueryString
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in query.items()}
+    if door == "http-api":
+        event["pathParameters"] = {"deploymentId": deployment}
+        event["stageVariables"] = None
+    return event
+
+
+def door_events(door: str, binary_csv: bytes, regression_csv: bytes, iris_json: bytes) -> dict[str, dict]:
+    """Every body form each door must answer: CSV (+ passthrough), JSON, text/plain, gzip,
+    multipart, ``Accept: text/csv`` and an explanations request."""
+
+    def event(*args: Any, **kwargs: Any) -> dict:
+        return v2_event(door, *args, **kwargs)
+
+    return {
+        "predict-csv.json": event(BINARY, binary_csv, "text/csv", query={"passthroughColumns": ["age", "sex"]}),
+        "predict-json.json": event(MULTICLASS, iris_json, "application/json"),
+        "predict-text-plain.json": event(REGRESSION, regression_csv, "text/plain; charset=utf-8"),
+        "predict-csv-gzip.json": event(
+            BINARY, gzip.compress(binary_csv, mtime=0), "text/csv", headers={"Content-Encoding": "gzip"}
+        ),
+        "predict-multipart.json": event(
+            BINARY, multipart("diabetes_binary.csv", binary_csv), f"multipart/form-data; boundary={BOUNDARY}"
+        ),
+        "predict-csv-accept-csv.json": event(REGRESSION, regression_csv, "text/csv", headers={"Accept": "text/csv"}),
+        "explain-csv.json": event(
+            BINARY, binary_csv, "text/csv", route="predictionExplanations", query={"maxExplanations": ["3"]}
+        ),
     }
 
 
@@ -140,7 +237,12 @@ def main() -> None:
             json.dumps({"label": "Diabetes progression (ridge)"}).encode(),
         ),
     }
+    iris_json = json.dumps(iris_rows).encode()
+    for door in ("http-api", "function-url"):
+        for name, event in door_events(door, binary_csv, regression_csv, iris_json).items():
+            events[f"{door}/{name}"] = event
     for name, event in events.items():
+        (EVENTS / name).parent.mkdir(exist_ok=True)
         (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")
     print(f"wrote {len(events)} events to {EVENTS.relative_to(ROOT)}/")
 

@@ -26,6 +26,7 @@ context = types.SimpleNamespace(function_name="PredictFunction", function_versio
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:PredictFunction",
     aws_request_id="smoke", log_group_name="g", log_stream_name="s", get_remaining_time_in_millis=lambda: 1000)
 response = app.handler(event, context)
+import uvicorn, drcompat_lambda.web  # run.sh's needs (FrontDoor=FunctionUrl, streaming) are in the layer too
 print("RESULT " + json.dumps(response))
 """
 

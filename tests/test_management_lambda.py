@@ -129,3 +129,33 @@ def test_cli_against_the_bucket_keeps_what_the_layer_serves(s3_endpoint, tmp_pat
     }
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="cli-bucket")["Contents"]}
     assert f"models/{made['modelId']}/model.yaml" in keys and f"models/{made['modelId']}/model.onnx" in keys
+
+
+def test_template_routes_the_management_api_to_a_least_privilege_writer():
+    import yaml
+
+    from conftest import ROOT
+    from test_front_doors import CfnLoader
+
+    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)["Resources"]
+    paths = resources["PredictionApi"]["Properties"]["DefinitionBody"]["paths"]
+    for name in ("management-list-deployments.json", "management-update-deployment.json"):
+        resource = json.loads((EVENTS / name).read_text())["resource"]
+        uri = paths[resource]["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]["uri"]["Sub"]
+        assert uri.endswith("function:${AWS::StackName}-management/invocations")
+    management = resources["ManagementFunction"]["Properties"]
+    assert management["FunctionName"] == {"Sub": "${AWS::StackName}-management"}
+    assert "Events" not in management
+    statements = [p["Statement"] for p in management["Policies"] if "Statement" in p]
+    assert statements == [
+        [
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": [{"Sub": "${ModelBucket.Arn}/deployments.yaml"}, {"Sub": "${ModelBucket.Arn}/models/*"}],
+            }
+        ]
+    ]
+    for reader in ("PredictFunction", "ExplainFunction"):  # the prediction functions stay read-only
+        assert [list(p) for p in resources[reader]["Properties"]["Policies"]] == [["S3ReadPolicy"]]
+    assert "/api/v2/{proxy+}" in paths  # the jobs API keeps every other /api/v2 path

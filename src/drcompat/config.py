@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     credentials_secret_prefix: str | None = None
     secrets_endpoint_url: str | None = None  # a local Secrets Manager endpoint (moto); None means AWS
     public_url: str | None = None  # the service URL jobs call back (DATAROBOT_ENDPOINT)
+    # CSV answers of more rows than this are encoded and sent in pieces of this many rows (0: in one
+    # piece). Set where the door streams: the function-URL door behind the Lambda Web Adapter.
+    stream_csv_rows: int = 0
     # Management API. The base URL deployments report as their prediction server (behind API
     # Gateway it includes the stage; unset: the URL the request came in on).
     prediction_server_url: str | None = None

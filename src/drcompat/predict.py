@@ -7,6 +7,7 @@ bytes back. What the response headers need (model id, cache hit) is recorded on 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 
 from drcompat.auth import authenticate, authorize, token_from_header
 from drcompat.codecs.request import decode_body
-from drcompat.codecs.response_csv import encode_csv
+from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
 from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
@@ -32,6 +33,8 @@ from drcompat.timeseries import parse_time_series_params, plan_forecast
 
 CSV_MEDIA = "text/csv"
 JSON_MEDIA = "application/json"
+# An answer: bytes, or the pieces of a big CSV answer when the door streams (stream_csv_rows).
+Answer = bytes | Iterator[bytes]
 
 
 @dataclass
@@ -99,15 +102,15 @@ class PredictionService:
             loaded.append(deployment.model_id)
         return loaded
 
-    def predict(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[bytes, str]:
+    def predict(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[Answer, str]:
         """The predictions route: the encoded answer and its media type."""
         return self._serve(request, trace or Trace(), explain=False)
 
-    def explain(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[bytes, str]:
+    def explain(self, request: PredictionRequest, trace: Trace | None = None) -> tuple[Answer, str]:
         """The predictionExplanations route: predictions plus each row's explanations."""
         return self._serve(request, trace or Trace(), explain=True)
 
-    def _serve(self, request: PredictionRequest, trace: Trace, explain: bool) -> tuple[bytes, str]:
+    def _serve(self, request: PredictionRequest, trace: Trace, explain: bool) -> tuple[Answer, str]:
         deployment = self.deployment(request)
         model = self.model(deployment, trace)
         if model.time_series is not None:
@@ -130,12 +133,12 @@ class PredictionService:
                 model, frame, columns, result, params, settings.explain_max_evaluations, settings.explain_max_batch
             )
         if wants_csv(request.accept):
-            return encode_csv(result), CSV_MEDIA
+            return self.csv_answer(result), CSV_MEDIA
         return encode_json(result), JSON_MEDIA
 
     def _serve_time_series(
         self, request: PredictionRequest, trace: Trace, deployment: Deployment, model: OnnxModel, explain: bool
-    ) -> tuple[bytes, str]:
+    ) -> tuple[Answer, str]:
         """The same URL, detected by the model: forecasts from the history in the request."""
         if explain:
             raise BadRequest("Prediction explanations are not available for time series deployments.")
@@ -154,8 +157,15 @@ class PredictionService:
         result.time_series = forecast
         self.apply_humility(deployment, model, forecast.features, result)
         if wants_csv(request.accept):
-            return encode_csv(result), CSV_MEDIA
+            return self.csv_answer(result), CSV_MEDIA
         return encode_json(result), JSON_MEDIA
+
+    def csv_answer(self, result: PredictionResult) -> Answer:
+        """One piece, or (streaming doors, big answers) an iterator of pieces with the same bytes."""
+        rows = self.settings.stream_csv_rows
+        if rows > 0 and result.rows > rows:
+            return iter_csv(result, rows)
+        return encode_csv(result)
 
     def score(
         self,

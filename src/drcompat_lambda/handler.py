@@ -69,7 +69,7 @@ def build_handler(service_name: str, warm: bool = True) -> tuple[Handler, Any]:
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return asgi(event, context)
+        return asgi(without_stage_prefix(event), context)
 
     if tracing_enabled():
         # Imported only when on: the X-Ray SDK costs ~180 ms of cold start even when disabled.
@@ -83,3 +83,19 @@ def tracing_enabled() -> bool:
     """The template sets POWERTOOLS_TRACE_DISABLED from its EnableTracing parameter."""
     disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower()
     return disabled in ("false", "0", "no") and "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+
+
+def without_stage_prefix(event: dict[str, Any]) -> dict[str, Any]:
+    """An HTTP API stage other than ``$default`` puts its name in front of the path (the REST API's
+    events and function URLs do not); the app's routes start at /predApi, so it is taken off."""
+    context = event.get("requestContext")
+    if event.get("version") != "2.0" or not isinstance(context, dict):
+        return event
+    stage, http = context.get("stage"), context.get("http")
+    if not stage or stage == "$default" or not isinstance(http, dict):
+        return event
+    prefix, path = f"/{stage}", str(http.get("path", ""))
+    if path != prefix and not path.startswith(prefix + "/"):
+        return event
+    http = {**http, "path": path[len(prefix) :] or "/"}
+    return {**event, "requestContext": {**context, "http": http}}

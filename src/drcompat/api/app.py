@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,7 +27,7 @@ from drcompat.jobs.credentials import managed_credential_store
 from drcompat.jobs.service import JobService
 from drcompat.observe import Observer, RequestRecord
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
-from drcompat.predict import PredictionRequest, PredictionService, Trace
+from drcompat.predict import Answer, PredictionRequest, PredictionService, Trace
 
 log = logging.getLogger("drcompat.api")
 PREFIX = "/predApi/v1.0"
@@ -127,7 +127,7 @@ def create_app(
         except Exception:  # metrics must never break an answer
             log.exception("observer failed")
 
-    def endpoint(route: str, serve: Callable[[PredictionRequest, Trace], tuple[bytes, str]], inline: int) -> Any:
+    def endpoint(route: str, serve: Callable[[PredictionRequest, Trace], tuple[Answer, str]], inline: int) -> Any:
         """One route over the service; bodies up to ``inline`` bytes are served on the event loop."""
 
         async def answer(deployment_id: str, request: Request) -> Response:
@@ -160,6 +160,8 @@ def create_app(
                 observe(route, deployment_id, trace, 500, started)
                 return json_error(500, "Internal server error.", trace_headers(trace))
             observe(route, deployment_id, trace, 200, started)
+            if not isinstance(content, bytes):  # streaming door: a big CSV answer, sent as it is encoded
+                return StreamingResponse(content, 200, headers=trace_headers(trace), media_type=media_type)
             return Response(content, 200, headers=trace_headers(trace), media_type=media_type)
 
         return answer

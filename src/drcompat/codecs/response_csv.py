@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -74,11 +76,29 @@ def time_series_columns(result: PredictionResult) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(result.rows))
 
 
-def encode_csv(result: PredictionResult) -> bytes:
+def csv_frame(result: PredictionResult) -> pd.DataFrame:
     """Passthrough columns first (as DataRobot's batch output), then the prediction columns."""
     frame = prediction_columns(result)
     if result.time_series is not None:
         frame = pd.concat([time_series_columns(result), frame], axis=1)
     if result.passthrough is not None:
         frame = pd.concat([result.passthrough.reset_index(drop=True), frame], axis=1)
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame
+
+
+def encode_csv(result: PredictionResult) -> bytes:
+    return csv_frame(result).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def iter_csv(result: PredictionResult, rows_per_piece: int) -> Iterator[bytes]:
+    """The same bytes as ``encode_csv``, encoded ``rows_per_piece`` rows at a time, so a streaming
+    door sends the first rows while the rest are still being written. The frame is built now
+    (errors surface before the answer starts); only the text encoding is deferred."""
+    frame = csv_frame(result)
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, max(len(frame), 1), rows_per_piece):
+            piece = frame.iloc[start : start + rows_per_piece]
+            yield piece.to_csv(index=False, header=start == 0, lineterminator="\n").encode("utf-8")
+
+    return pieces()
