@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
 from drcompat.api import create_app
+from drcompat.api.server import uvicorn_config
 from drcompat.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +94,7 @@ def s3_endpoint() -> Iterator[str]:
 def live_server(settings: Settings) -> Iterator[str]:
     """The app over a real socket (uvicorn in a thread); yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn_config(create_app(settings), settings, "127.0.0.1", port, "warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()

@@ -41,6 +41,9 @@ def big_gzip_csv(min_answer_bytes: int = 20 * 1024 * 1024) -> tuple[bytes, int]:
     return gzip.compress(header + b"\n" + rows * repeats, mtime=0), 20 * repeats
 
 
+BIG_CELLS = 5_000_000
+
+
 @pytest.fixture(scope="module")
 def big_request() -> tuple[bytes, int, bytes]:
     """The body, its row count, and the buffered answer (one piece) to compare against."""
@@ -54,7 +57,7 @@ def big_request() -> tuple[bytes, int, bytes]:
         authorization=f"Bearer {TOKEN}",
         query=[("passthroughColumnsSet", "all")],
     )
-    buffered, media = PredictionService(Settings()).predict(request)
+    buffered, media = PredictionService(Settings(max_cells=BIG_CELLS)).predict(request)
     assert isinstance(buffered, bytes) and media == "text/csv"
     assert len(buffered) > 20 * 1024 * 1024 and len(body) < 6 * 1024 * 1024
     return body, rows, buffered
@@ -126,6 +129,7 @@ def bootstrap() -> Iterator[int]:
         "AWS_LWA_PORT": str(port),
         "POWERTOOLS_SERVICE_NAME": "drcompat-predict",
         "DRC_STREAM_CSV_ROWS": str(PIECE_ROWS),
+        "DRC_MAX_CELLS": str(BIG_CELLS),  # the template raises the cap on the streaming door
     }
     process = subprocess.Popen(
         ["/bin/sh", str(ROOT / "functions" / "predict" / "run.sh")],
@@ -194,7 +198,7 @@ def test_first_bytes_arrive_before_the_answer_is_all_encoded(big_request, monkey
         return text
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", counting_to_csv)
-    app = create_app(Settings(stream_csv_rows=PIECE_ROWS), warm=True)
+    app = create_app(Settings(stream_csv_rows=PIECE_ROWS, max_cells=BIG_CELLS), warm=True)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -33,13 +33,33 @@ class Settings(BaseSettings):
     model_cache_max_models: int = 16
     model_cache_max_bytes: int = 1024 * 1024 * 1024
     registry_ttl_seconds: float = 1.0
-    # Prediction bodies up to this size are scored on the event loop (every accepted body, by
-    # default: scoring takes milliseconds, and handing it to a worker thread measured slower,
-    # ~23 ms instead of ~15 ms for 10,000 rows). Explanations, which take seconds, go to the thread
+    # Uncompressed prediction bodies up to this size (and up to 1,000 columns) are scored on the
+    # event loop: scoring takes milliseconds, and handing it to a worker thread measured slower
+    # (~23 ms instead of ~15 ms for 10,000 rows: 0.5 MB of CSV, 1.1 MB of JSON); larger, wider or
+    # compressed ones go to a worker thread. Explanations, which take seconds, go to the thread
     # pool so a server keeps answering, unless explain_inline is set (Lambda: one request per
-    # container, and a fresh event loop per invocation, so a hop would start a thread each time).
-    inline_body_bytes: int = 64 * 1024 * 1024
+    # container, and a fresh event loop per invocation, so a hop would start a thread each time;
+    # there every body is scored inline).
+    inline_body_bytes: int = 2 * 1024 * 1024
     explain_inline: bool = False
+    # Larger (or compressed) bodies wait for one of scoring_threads worker slots before their body
+    # is read, so a flood of large bodies holds at most this many in memory at once.
+    scoring_threads: int = 2
+    # Per request: cells (rows x columns, as sent) and columns; 413 past either, checked from the
+    # CSV header and line count before a frame is built where the body allows it.
+    max_cells: int = 2_000_000
+    max_columns: int = 20_000
+    # The local server (uvicorn): the whole body within body_timeout_seconds of its first byte,
+    # never idle longer than body_idle_timeout_seconds (408 either way); a request head within
+    # header_timeout_seconds of its first byte; idle keep-alive connections kept keep_alive_seconds
+    # (DataRobot's 600); at most max_connections open (idle ones are closed first to make room,
+    # then 503); request heads up to max_header_bytes (400 past it).
+    body_timeout_seconds: float = 60.0
+    body_idle_timeout_seconds: float = 10.0
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 600.0
+    max_connections: int = 200
+    max_header_bytes: int = 16 * 1024
     onnx_intra_op_threads: int = 0
     # Explanations: model evaluations one request may cost (413 past it, naming the row limit),
     # and perturbed rows per session.run (bounds memory).

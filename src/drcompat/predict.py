@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from drcompat.auth import authenticate, authorize, token_from_header
+from drcompat.codecs.cells import CellLimits
 from drcompat.codecs.request import decode_body
 from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
@@ -23,6 +24,7 @@ from drcompat.errors import BadRequest, ModelError, NotFound
 from drcompat.explain.service import explain as explain_rows
 from drcompat.explain.service import explained_output
 from drcompat.features import feature_columns, text_columns
+from drcompat.finite import check_finite_frame, check_finite_inputs, check_finite_outputs
 from drcompat.humility import evaluate as evaluate_humility
 from drcompat.models import ModelCache, ModelStore, OnnxModel, Scores, TargetType
 from drcompat.models.metadata import MetadataError
@@ -76,6 +78,7 @@ class PredictionService:
         self.registry = DeploymentRegistry(self.storage, settings.registry_ttl_seconds)
         self.store = ModelStore(self.storage, settings.onnx_intra_op_threads)
         self.cache = ModelCache(settings.model_cache_max_models, settings.model_cache_max_bytes)
+        self.limits = CellLimits(settings.max_cells, settings.max_columns)
 
     def deployment(self, request: PredictionRequest) -> Deployment:
         """Who may call what: 401 without valid credentials, 404 unknown id, 403 out of scope."""
@@ -122,9 +125,11 @@ class PredictionService:
             request.content_encoding,
             self.settings.max_decompressed_bytes,
             text_columns(model.metadata),
+            self.limits,
         )
         trace.rows = len(frame)
         columns = feature_columns(frame, model.metadata)
+        check_finite_inputs(columns)
         result = self.score(model, deployment, frame, columns, params)
         self.apply_humility(deployment, model, columns, result)
         if isinstance(params, ExplanationParams):
@@ -149,12 +154,15 @@ class PredictionService:
         frame = decode_body(
             request.body, request.content_type, request.content_encoding, self.settings.max_decompressed_bytes
         )
+        self.limits.check_frame(frame)
+        check_finite_frame(frame)
         names = [f.name for f in model.metadata.features]
         forecast = plan_forecast(frame, model.time_series, ts_params, names)
         trace.rows = len(frame)
         scores = model.predict(forecast.features)
         result = PredictionResult(metadata=model.metadata, rows=len(forecast.distances), values=scores.values)
         result.time_series = forecast
+        check_finite_outputs(scores.values, None)
         self.apply_humility(deployment, model, forecast.features, result)
         if wants_csv(request.accept):
             return self.csv_answer(result), CSV_MEDIA
@@ -181,6 +189,7 @@ class PredictionService:
         except MetadataError as exc:
             raise ModelError(f"Model {meta.model_id} produced output that does not match its metadata.") from exc
         result = PredictionResult(metadata=meta, rows=len(frame), extra=scores.extra)
+        check_finite_outputs(scores.values, scores.probabilities)
         result.passthrough = passthrough_frame(frame, params)
         if meta.target_type is TargetType.REGRESSION:
             result.values = scores.values

@@ -8,6 +8,7 @@ otherwise run startup hooks on every invocation.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -61,8 +62,8 @@ def build_handler(service_name: str, warm: bool = True) -> tuple[Handler, Any]:
     logger = Logger(service=service_name)
     metrics = Metrics(namespace=NAMESPACE, service=service_name)
     # One request at a time per container, and Mangum runs a fresh event loop per invocation, so a
-    # thread-pool hop would only start a new thread for nothing.
-    settings = Settings(explain_inline=True)
+    # thread-pool hop would only start a new thread for nothing: every body is scored inline.
+    settings = Settings(explain_inline=True, inline_body_bytes=sys.maxsize)
     app = create_app(settings, warm=warm, observer=request_observer(metrics, logger))
     asgi = Mangum(app, lifespan="off")
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from drcompat import __version__
 from drcompat.api.jobs_routes import add_job_routes
@@ -21,6 +23,7 @@ from drcompat.api.routes.credentials import add_credential_routes
 from drcompat.api.routes.environments import add_environment_routes
 from drcompat.api.routes.registry import add_registry_routes
 from drcompat.api.routes.version import add_version_routes
+from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
 from drcompat.config import Settings
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.jobs.credentials import managed_credential_store
@@ -127,34 +130,61 @@ def create_app(
         except Exception:  # metrics must never break an answer
             log.exception("observer failed")
 
+    slots = ScoringSlots(settings.scoring_threads)
+
     def endpoint(route: str, serve: Callable[[PredictionRequest, Trace], tuple[Answer, str]], inline: int) -> Any:
-        """One route over the service; bodies up to ``inline`` bytes are served on the event loop."""
+        """One route over the service. Uncompressed bodies up to ``inline`` bytes (and not wide) are
+        scored on the event loop; larger, wider or compressed ones are scored on a worker thread,
+        holding one of a few scoring slots, so the loop keeps serving and memory stays bounded.
+        The slot is taken before the body is read when its size is unknown or over ``inline``."""
 
         async def answer(deployment_id: str, request: Request) -> Response:
             started = time.perf_counter()
             trace = Trace()
+            headers = request.headers
+            declared = headers.get("content-length", "")
+            compressed = headers.get("content-encoding", "identity").strip().lower() != "identity"
+            # (an inline limit at the inflated-body limit means every body: the Lambda adapter)
+            everything_inline = inline >= settings.max_decompressed_bytes
+            off_loop = compressed and not everything_inline
+            slot_first = not everything_inline and (off_loop or not declared.isdigit() or int(declared) > inline)
             try:
-                body = await read_body(request, settings.max_body_bytes)
-                headers = request.headers
-                prediction_request = PredictionRequest(
-                    deployment_id=deployment_id,
-                    body=body,
-                    content_type=headers.get("content-type"),
-                    content_encoding=headers.get("content-encoding"),
-                    accept=headers.get("accept"),
-                    authorization=headers.get("authorization"),
-                    datarobot_key=headers.get("datarobot-key"),
-                    query=request.query_params.multi_items(),
-                )
-                if len(body) <= inline:  # milliseconds of work: no thread hop
-                    content, media_type = serve(prediction_request, trace)
-                else:  # onnxruntime and pandas release the GIL: the event loop keeps serving
-                    content, media_type = await run_in_threadpool(serve, prediction_request, trace)
+                async with AsyncExitStack() as stack:
+                    if slot_first:
+                        await stack.enter_async_context(slots.slot())
+                    body = await read_body(request, settings.max_body_bytes)
+                    prediction_request = PredictionRequest(
+                        deployment_id=deployment_id,
+                        body=body,
+                        content_type=headers.get("content-type"),
+                        content_encoding=headers.get("content-encoding"),
+                        accept=headers.get("accept"),
+                        authorization=headers.get("authorization"),
+                        datarobot_key=headers.get("datarobot-key"),
+                        query=request.query_params.multi_items(),
+                    )
+                    if everything_inline or (
+                        not off_loop and fits_inline(body, prediction_request.content_type, inline)
+                    ):
+                        content, media_type = serve(prediction_request, trace)
+                    else:  # onnxruntime and pandas release the GIL: the event loop keeps serving
+                        if not slot_first:  # a small but wide body
+                            await stack.enter_async_context(slots.slot())
+                        if await request.is_disconnected():
+                            raise ClientDisconnect()
+                        content, media_type = await anyio.to_thread.run_sync(serve, prediction_request, trace)
             except ApiError as exc:
                 if exc.status >= 500:
                     log.error("%s failed: %s", route, exc.message, exc_info=exc)
                 observe(route, deployment_id, trace, exc.status, started)
                 return json_error(exc.status, exc.message, trace_headers(trace))
+            except StarletteHTTPException as exc:  # the body timed out (408)
+                observe(route, deployment_id, trace, exc.status_code, started)
+                return json_error(exc.status_code, str(exc.detail), trace_headers(trace))
+            except ClientDisconnect:
+                log.debug("%s: the client disconnected before its answer", route)  # uvicorn's protocol logs it at INFO
+                observe(route, deployment_id, trace, CLIENT_CLOSED, started)
+                return Response(status_code=CLIENT_CLOSED)
             except Exception:
                 log.exception("unexpected error in %s", route)
                 observe(route, deployment_id, trace, 500, started)
@@ -212,5 +242,10 @@ def create_app(
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "cachedModels": len(service.cache.ids())}
 
-    app.add_middleware(DataRobotHeaders, max_request_line=settings.max_request_line_bytes)
+    app.add_middleware(
+        DataRobotHeaders,
+        max_request_line=settings.max_request_line_bytes,
+        body_timeout=settings.body_timeout_seconds,
+        body_idle_timeout=settings.body_idle_timeout_seconds,
+    )
     return app

@@ -5,11 +5,14 @@ PORT=8080 python -m drcompat.api.server
 
 from __future__ import annotations
 
+import logging
 import os
 
 import uvicorn
+from fastapi import FastAPI
 
 from drcompat.api.app import PREFIX, create_app
+from drcompat.api.protocol import protocol_class
 from drcompat.config import Settings
 from drcompat.jobs.scheduler import LocalPolicyLoop
 
@@ -18,8 +21,30 @@ DEMO_TOKEN = "demo-token-0123456789abcdef"  # noqa: S105 - the documented public
 DEMO_SAMPLE = "layers/models/samples/diabetes_binary.csv"
 
 
+def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    """uvicorn as the service runs it: its limits and timeouts come from the settings."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=protocol_class(
+            settings.max_connections,
+            settings.header_timeout_seconds,
+            settings.max_header_bytes,
+            settings.max_request_line_bytes,
+        ),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=int(settings.keep_alive_seconds),
+        limit_concurrency=None,  # the protocol caps connections itself, idle ones closed first
+    )
+
+
 def main() -> None:
     settings = Settings()
+    level = os.environ.get("LOG_LEVEL", "info").upper()
+    level = level if level in logging.getLevelNamesMapping() else "DEBUG"  # uvicorn also knows "trace"
+    logging.basicConfig(level=level, format="%(levelname)-9s %(name)s: %(message)s")  # uvicorn keeps its own
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8080"))
     app = create_app(settings, warm=True)
@@ -32,7 +57,8 @@ def main() -> None:
         f'-H "Authorization: Bearer {DEMO_TOKEN}" -F file=@{DEMO_SAMPLE}',
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("LOG_LEVEL", "info"))
+    config = uvicorn_config(app, settings, host, port, os.environ.get("LOG_LEVEL", "info"))
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 from python_multipart.multipart import parse_options_header
 
+from drcompat.codecs.cells import CellLimits
 from drcompat.codecs.compression import decompress
 from drcompat.codecs.csv_codec import decode_csv
 from drcompat.codecs.json_codec import decode_json
@@ -31,6 +32,7 @@ def decode_body(
     content_encoding: str | None,
     max_decompressed: int,
     text_columns: list[str] | None = None,
+    limits: CellLimits | None = None,
 ) -> pd.DataFrame:
     """The rows of the request as a DataFrame; every failure is a 4xx naming the problem."""
     mime, params = split_content_type(content_type)
@@ -47,7 +49,11 @@ def decode_body(
     if not data.strip():
         raise BadRequest("The request body is empty: send at least one row to score.")
     charset = params.get("charset", "utf-8")
+    if limits is not None and mime not in JSON_TYPES:
+        limits.check_csv(data, charset)
     frame = decode_json(data, charset) if mime in JSON_TYPES else decode_csv(data, charset, text_columns)
     if frame.empty:
         raise BadRequest("The request has no rows to score.")
+    if limits is not None:
+        limits.check_frame(frame)
     return frame

@@ -18,6 +18,7 @@ from drcompat.models.metadata import TargetType
 from drcompat.result import PredictionResult
 
 Pieces = list[bytes | np.ndarray]
+JOIN_ROWS = 8192
 
 
 def number_tokens(values: np.ndarray) -> np.ndarray:
@@ -186,7 +187,9 @@ def encode_json(result: PredictionResult) -> bytes:
     grid = np.empty((result.rows, len(merged)), dtype=object)
     for column, piece in enumerate(merged):
         grid[:, column] = piece
-    body = b"".join(grid.ravel().tolist())
+    # Joined in blocks of rows: one join over all pieces (2.6 million at 200,000 rows) holds the
+    # GIL for ~90 ms at a time, stalling the event loop while a worker thread encodes the answer.
+    body = b"".join([b"".join(grid[i : i + JOIN_ROWS].ravel().tolist()) for i in range(0, result.rows, JOIN_ROWS)])
     return b'{"data":[' + body[:-1] + b"]}"
 
 

@@ -1,0 +1,199 @@
+"""uvicorn's HTTP/1.1 protocol (h11) with the limits and answers the local server needs.
+
+What uvicorn answers itself, before any ASGI app runs, becomes DataRobot-shaped here: a framing
+error (``Content-Length: -1``, a bad request line, a head over ``max_header_bytes``) is a JSON 400
+(414 when the request line alone is over ``max_request_line``) with the X-DataRobot-* and CORS headers, not plain
+text. It also adds what uvicorn lacks: a deadline for a request head once it starts arriving
+(a slow trickle of headers is answered 408 and closed), an idle timer on fresh connections, and a
+connection cap that first closes the longest-idle keep-alive connection to make room and only
+then answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import uuid
+from typing import Any, ClassVar
+
+import h11
+import orjson
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
+
+from drcompat.api.middleware import CORS_HEADERS, DataRobotHeaders, Message, Receive, Scope, Send
+
+log = logging.getLogger("drcompat.api")
+# A connection idle at least this long may be closed to let a new one in when the cap is reached.
+EVICTABLE_AFTER_SECONDS = 1.0
+
+
+def raw_response(status: int, message: str, extra: list[tuple[bytes, bytes]], elapsed_ms: float) -> bytes:
+    """A complete ``Connection: close`` JSON answer, written straight to the socket."""
+    body = orjson.dumps({"message": message})
+    headers = [
+        *extra,
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *CORS_HEADERS,
+        (b"x-datarobot-execution-time", str(round(elapsed_ms)).encode()),
+        (b"x-datarobot-request-id", uuid.uuid4().hex.encode()),
+    ]
+    head = b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES[status])
+    return head + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
+
+
+def over_capacity(limit: int) -> Any:
+    """The ASGI app a connection over the cap is answered with: 503, then the connection closes."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = orjson.dumps({"message": f"The server is at its limit of {limit} connections: retry shortly."})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            (b"retry-after", b"1"),
+        ]
+        start: Message = {"type": "http.response.start", "status": 503, "headers": headers}
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    return DataRobotHeaders(app)
+
+
+class RefusalLog:
+    """One warning per second at most under a flood, with the count since the last one."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = 0.0
+
+    def note(self, limit: int) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            log.warning("connection limit (%d) reached: answered 503 to %d connection(s)", limit, self.count)
+            self.count, self.last = 0, now
+
+
+refused = RefusalLog()
+
+
+class LimitedH11Protocol(H11Protocol):
+    """Configured per server by :func:`protocol_class` (uvicorn instantiates it per connection)."""
+
+    max_connections: ClassVar[int] = 200
+    header_timeout: ClassVar[float] = 10.0
+    max_header_bytes: ClassVar[int] = 16 * 1024
+    max_request_line: ClassVar[int] = 8192
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.head_started = 0.0
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = time.monotonic()
+        # uvicorn arms its keep-alive timer only after a response: a silent new connection would
+        # otherwise stay open for ever.
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        if len(self.connections) > self.max_connections:
+            self.close_idle_connection()
+        if len(self.connections) > self.max_connections:
+            refused.note(self.max_connections)
+            self.app = over_capacity(self.max_connections)
+
+    def close_idle_connection(self) -> None:
+        now = time.monotonic()
+        idle = [
+            c
+            for c in self.connections
+            if isinstance(c, LimitedH11Protocol)
+            and c is not self
+            and c.idle_since is not None
+            and now - c.idle_since >= EVICTABLE_AFTER_SECONDS
+        ]
+        if idle:
+            oldest = min(idle, key=lambda c: c.idle_since or now)
+            log.info("connection limit reached: closing a connection idle for %.0f s", now - (oldest.idle_since or now))
+            oldest.transport.close()
+            self.connections.discard(oldest)  # closing completes later: count it gone now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_head_timer()
+        if self.cycle is not None and not self.cycle.response_complete:
+            log.info("client disconnected before the answer was sent: %s %s", self.scope["method"], self.scope["path"])
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.idle_since = None
+        if self.conn.their_state is h11.IDLE:  # a head is arriving: h11 checks its size only while
+            buffered = self.conn.trailing_data[0] + data  # incomplete, so a whole one is measured here
+            end = buffered.find(b"\r\n\r\n")
+            if (end if end >= 0 else len(buffered)) > self.max_header_bytes:
+                self.refuse_head(buffered)
+                return
+        super().data_received(data)
+        waiting_for_head = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+        if waiting_for_head and self.head_timer is None:
+            self.head_started = time.perf_counter()
+            self.head_timer = self.loop.call_later(self.header_timeout, self.head_timed_out)
+        elif not waiting_for_head:
+            self.cancel_head_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self.idle_since = time.monotonic()
+
+    def cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info("request head not received within %g s: answering 408", self.header_timeout)
+            message = f"The request headers did not arrive within {self.header_timeout:g} seconds."
+            self.write_and_close(408, message)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn calls this inside its ``except h11.RemoteProtocolError``: say what was wrong."""
+        error = sys.exc_info()[1]
+        if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
+            self.refuse_head(self.conn.trailing_data[0])
+            return
+        reason = str(error or msg).split(":")[0]  # h11's reason, without the bytes it quotes
+        self.refuse(400, f"Malformed HTTP request: {reason}.")
+
+    def refuse_head(self, buffered: bytes) -> None:
+        """A head over max_header_bytes: 414 if the request line alone is, else 400."""
+        line_end = buffered.find(b"\n")
+        if line_end < 0 or line_end > self.max_request_line:
+            self.refuse(414, f"The request line is longer than {self.max_request_line} bytes.")
+        else:
+            self.refuse(400, f"The request headers are larger than {self.max_header_bytes} bytes.")
+
+    def refuse(self, status: int, message: str) -> None:
+        log.info("refused a malformed request (%d): %s", status, message)
+        self.cancel_head_timer()
+        self.write_and_close(status, message)
+
+    def write_and_close(self, status: int, message: str) -> None:
+        elapsed = (time.perf_counter() - self.head_started) * 1000.0 if self.head_started else 0.0
+        self.transport.write(raw_response(status, message, self.server_state.default_headers, elapsed))
+        self.transport.close()
+
+
+def protocol_class(
+    max_connections: int, header_timeout: float, max_header_bytes: int, max_request_line: int
+) -> type[LimitedH11Protocol]:
+    """A protocol class carrying one server's limits (uvicorn takes a class, not an instance)."""
+    attributes = {
+        "max_connections": max_connections,
+        "header_timeout": header_timeout,
+        "max_header_bytes": max_header_bytes,
+        "max_request_line": max_request_line,
+    }
+    return type("DataRobotH11Protocol", (LimitedH11Protocol,), attributes)
