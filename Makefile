@@ -111,7 +111,7 @@ build:
 	for target in CoreLayer ModelsLayer; do \
 		mkdir -p $(BUILD_DIR)/$$target && $(MAKE) --no-print-directory build-$$target ARTIFACTS_DIR=$(abspath $(BUILD_DIR))/$$target || exit 1; \
 	done
-	for fn in predict:PredictFunction explain:ExplainFunction batch:BatchFunction; do \
+	for fn in predict:PredictFunction explain:ExplainFunction batch:BatchFunction management:ManagementFunction; do \
 		dir=$${fn%%:*}; name=$${fn##*:}; mkdir -p $(BUILD_DIR)/$$name; \
 		$(MAKE) --no-print-directory -C functions/$$dir build-$$name ARTIFACTS_DIR=$(abspath $(BUILD_DIR))/$$name || exit 1; \
 	done

@@ -32,9 +32,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from drcompat.registry.stats import SEED, background_sample, training_stats
+from drcompat.registry.versions import model_document
+
 ROOT = Path(__file__).resolve().parent.parent / "layers" / "models"
-SEED = 20240702
-BACKGROUND_ROWS = 32  # the explanation background: see README "Prediction explanations"
 
 # Fixed ids (24-hex, ObjectId-shaped) so the README, events and tests can name them.
 BINARY_DEPLOYMENT = "65f1a0000000000000000001"
@@ -57,30 +58,6 @@ def diabetes_frame() -> pd.DataFrame:
     frame = data.frame.rename(columns={"target": "progression"})
     frame["sex"] = np.where(frame["sex"] == 1, "female", "male")
     return frame
-
-
-def training_stats(frame: pd.DataFrame, features: list[dict[str, str]]) -> dict[str, Any]:
-    """Per-feature statistics that humility defaults and explanations use later."""
-    stats: dict[str, Any] = {}
-    for feature in features:
-        column = frame[feature["name"]]
-        if feature["type"] == "numeric":
-            stats[feature["name"]] = {
-                "min": float(column.min()),
-                "max": float(column.max()),
-                "mean": float(column.mean()),
-                "std": float(column.std()),
-                "q01": float(column.quantile(0.01)),
-                "q99": float(column.quantile(0.99)),
-                "missing": int(column.isna().sum()),
-            }
-        else:
-            counts = column.value_counts(normalize=True)
-            stats[feature["name"]] = {
-                "values": {str(k): round(float(v), 6) for k, v in counts.items()},
-                "missing": int(column.isna().sum()),
-            }
-    return stats
 
 
 def per_column_inputs(features: list[dict[str, str]]) -> list[tuple[str, Any]]:
@@ -125,10 +102,10 @@ def write_model(
     folder = ROOT / "models" / model_id
     folder.mkdir(parents=True, exist_ok=True)
     if background is not None:
-        background.sample(BACKGROUND_ROWS, random_state=SEED).to_csv(folder / "background.csv", index=False)
+        background_sample(background).to_csv(folder / "background.csv", index=False)
     payload = canonical(onnx_model)
     (folder / "model.onnx").write_bytes(payload)
-    metadata = {"modelId": model_id, "sha256": hashlib.sha256(payload).hexdigest(), **metadata}
+    metadata = model_document(model_id, payload, metadata)
     (folder / "model.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
     samples = ROOT / "samples"
     samples.mkdir(exist_ok=True)
@@ -494,7 +471,14 @@ def write_deployments() -> None:
     token_hash = hashlib.sha256(DEMO_TOKEN.encode()).hexdigest()
     document = {
         "tokens": {
-            "demo": {"sha256": token_hash, "manageJobs": True, "description": "Public demo token (see README)."}
+            "demo": {
+                "sha256": token_hash,
+                "demo": True,
+                "description": (
+                    "Public demo token (see README); predictions only, and off in a deployed stack"
+                    " unless DemoToken is true."
+                ),
+            }
         },
         "deployments": {
             BINARY_DEPLOYMENT: {
@@ -544,6 +528,9 @@ def main() -> None:
     build_timeseries()
     build_exposure()
     write_deployments()
+    from monitoring_baselines import add_baselines  # drift baselines of the models just built
+
+    add_baselines(ROOT)
     print(json.dumps({"written": str(ROOT.relative_to(Path.cwd()) if ROOT.is_relative_to(Path.cwd()) else ROOT)}))
 
 

@@ -175,6 +175,17 @@ def jobs_api_event() -> dict:
     return event
 
 
+def management_event(method: str, path: str, resource: str, body: bytes | None = None) -> dict:
+    """A management API request (DataRobot's /api/v2/ shapes) routed to the management function."""
+    event = api_event(BINARY, body or b"", "application/json")
+    event.update(resource=resource, path=path, httpMethod=method)
+    if body is None:
+        event.update(body=None, isBase64Encoded=False)
+    event["pathParameters"] = {"deploymentId": path.split("/")[4]} if "{deploymentId}" in resource else None
+    event["requestContext"].update(resourcePath=resource, httpMethod=method, path="/prod" + path)
+    return event
+
+
 def multipart(filename: str, payload: bytes) -> bytes:
     return (
         (
@@ -218,6 +229,13 @@ def main() -> None:
         ),
         "jobrunner-schedule.json": {"source": "drcompat.schedule", "action": "run-due-policies"},
         "jobrunner-api-list-jobs.json": jobs_api_event(),
+        "management-list-deployments.json": management_event("GET", "/api/v2/deployments/", "/api/v2/deployments"),
+        "management-update-deployment.json": management_event(
+            "PATCH",
+            f"/api/v2/deployments/{REGRESSION}/",
+            "/api/v2/deployments/{deploymentId}",
+            json.dumps({"label": "Diabetes progression (ridge)"}).encode(),
+        ),
     }
     iris_json = json.dumps(iris_rows).encode()
     for door in ("http-api", "function-url"):

@@ -65,8 +65,8 @@ def loss(meta: ModelMetadata, predicted: np.ndarray, reference: np.ndarray) -> f
     return float(np.mean((predicted - reference) ** 2))
 
 
-def baseline(model_id: str) -> dict[str, Any]:
-    folder = ROOT / "models" / model_id
+def baseline(model_id: str, root: Path = ROOT) -> dict[str, Any]:
+    folder = root / "models" / model_id
     meta = ModelMetadata.from_dict(yaml.safe_load((folder / "model.yaml").read_text()))
     model = OnnxModel(meta, (folder / "model.onnx").read_bytes())
     frame = training_split(model_id)
@@ -94,13 +94,18 @@ def baseline(model_id: str) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def add_baselines(root: Path = ROOT) -> None:
+    """Add the baseline to each tabular demo model under ``root`` (``build_demo_models.py`` calls it)."""
     for model_id in ("65f1b0000000000000000001", "65f1b0000000000000000002", "65f1b0000000000000000003"):
-        path = ROOT / "models" / model_id / "model.yaml"
+        path = root / "models" / model_id / "model.yaml"
         doc = yaml.safe_load(path.read_text())
-        doc["monitoringBaseline"] = baseline(model_id)
+        doc["monitoringBaseline"] = baseline(model_id, root)
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         print(f"{model_id}: baseline from {doc['monitoringBaseline']['rows']} training rows")
+
+
+def main() -> None:
+    add_baselines()
 
 
 if __name__ == "__main__":

@@ -31,12 +31,13 @@ print("RESULT " + json.dumps(response))
 """
 
 
-def main(build: Path) -> int:
+def answer(build: Path, function: str, event: str) -> dict | None:
+    """The function's response to the event file, from the built bundle alone (None: it failed)."""
     program = PROGRAM.format(
-        function=str((build / "PredictFunction").resolve()),
+        function=str((build / function).resolve()),
         layer=str((build / "CoreLayer" / "python").resolve()),
         runtime=str((build / "runtime-provided").resolve()),  # what /var/runtime holds in Lambda
-        event=str(ROOT / "events" / "predict-csv.json"),
+        event=str(ROOT / "events" / event),
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -51,13 +52,28 @@ def main(build: Path) -> int:
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
-        return 1
-    response = json.loads(lines[-1][len("RESULT ") :])
-    body = json.loads(response["body"])
-    ok = response["statusCode"] == 200 and len(body["data"]) == 20
-    rows = len(body.get("data", []))
-    print(f"bundle smoke test: status {response['statusCode']}, {rows} rows -> {'ok' if ok else 'FAILED'}")
-    return 0 if ok else 1
+        return None
+    return dict(json.loads(lines[-1][len("RESULT ") :]))
+
+
+def main(build: Path) -> int:
+    status = 0
+    for function, event, rows in (
+        ("PredictFunction", "predict-csv.json", 20),
+        ("ManagementFunction", "management-list-deployments.json", 4),
+    ):
+        response = answer(build, function, event)
+        if response is None:
+            status = 1
+            continue
+        body = json.loads(response["body"])
+        ok = response["statusCode"] == 200 and len(body["data"]) == rows
+        print(
+            f"bundle smoke test ({function}): status {response['statusCode']}, {len(body.get('data', []))} rows -> "
+            f"{'ok' if ok else 'FAILED'}"
+        )
+        status = status if ok else 1
+    return status
 
 
 if __name__ == "__main__":

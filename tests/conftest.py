@@ -76,6 +76,29 @@ def add_manage_token(bucket: Path) -> dict[str, str]:
     return MANAGE_AUTH
 
 
+ADMIN_TOKEN = "admin-token-for-tests-manages-deployments-and-jobs"
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def add_admin_token(bucket: Path) -> dict[str, str]:
+    """An operator's token (manageDeployments and manageJobs, scoped to every deployment), as
+    ``drcompat tokens create`` would make it; the public demo token may only predict."""
+    path = bucket / "deployments.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["tokens"]["admin"] = {
+        "sha256": hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest(),
+        "manageDeployments": True,
+        "manageJobs": True,
+        "description": "Test operator token.",
+    }
+    for entry in document["deployments"].values():
+        entry["tokens"] = [*entry.get("tokens", []), "admin"]
+    document.pop("integrity", None)
+    document.pop("revision", None)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return ADMIN_AUTH
+
+
 @pytest.fixture
 def manage_auth(bucket: Path) -> dict[str, str]:
     return add_manage_token(bucket)

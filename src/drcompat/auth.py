@@ -63,6 +63,12 @@ def authorize_jobs(snapshot: RegistrySnapshot, token_name: str) -> None:
         raise Forbidden("This API key may not manage custom jobs (it needs manageJobs: true).")
 
 
+def authorize_deployments(snapshot: RegistrySnapshot, token_name: str) -> None:
+    """403 unless the token may manage deployments, models and tokens (``manageDeployments: true``)."""
+    if token_name not in snapshot.deployment_managers:
+        raise Forbidden("This API key may not manage deployments (it needs manageDeployments: true).")
+
+
 def authorize(deployment: Deployment, token_name: str, datarobot_key: str | None) -> None:
     """403 when the token is not scoped to the deployment; 401 for a wrong datarobot-key."""
     if token_name not in deployment.tokens:

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     # a deployed stack turns it on with the DemoToken template parameter (default off).
     demo_token: bool = True
 
+    # Management API. The base URL deployments report as their prediction server (behind API
+    # Gateway it includes the stage; unset: the URL the request came in on).
+    prediction_server_url: str | None = None
+    allow_pickle_import: bool = False  # unpickling runs the file's code: off for REST imports unless set
+    max_import_bytes: int = 256 * 1024 * 1024
+
 
 def job_endpoint(settings: Settings) -> str:
     """DATAROBOT_ENDPOINT for jobs: DRC_PUBLIC_URL, or this local server's own prediction API base

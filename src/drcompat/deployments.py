@@ -58,6 +58,7 @@ class RegistrySnapshot:
     token_digests: dict[str, bytes]  # token name -> sha256 digest
     job_managers: frozenset[str] = frozenset()  # tokens that may use the custom-jobs API
     expiries: dict[str, float] = field(default_factory=dict)  # token name -> expiry (epoch seconds)
+    deployment_managers: frozenset[str] = frozenset()  # tokens that may use the management API
 
 
 def _hex_digest(value: Any, where: str) -> str:
@@ -98,6 +99,7 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
     check_integrity(doc)
     tokens: dict[str, bytes] = {}
     managers: set[str] = set()
+    deployment_managers: set[str] = set()
     expiries: dict[str, float] = {}
     for name, entry in (doc.get("tokens") or {}).items():
         where = f"tokens.{name}.sha256"
@@ -108,6 +110,11 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
             raise RegistryError(f"tokens.{name}.manageJobs must be true or false")
         if manage:
             managers.add(str(name))
+        manage_deployments = entry.get("manageDeployments", False)
+        if not isinstance(manage_deployments, bool):
+            raise RegistryError(f"tokens.{name}.manageDeployments must be true or false")
+        if manage_deployments:
+            deployment_managers.add(str(name))
         expires = entry.get("expiresAt")
         if expires is not None:
             if not isinstance(expires, int | float) or isinstance(expires, bool):
@@ -146,7 +153,11 @@ def parse_registry(doc: Any) -> RegistrySnapshot:
             },
         )
     return RegistrySnapshot(
-        deployments=deployments, token_digests=tokens, job_managers=frozenset(managers), expiries=expiries
+        deployments=deployments,
+        token_digests=tokens,
+        job_managers=frozenset(managers),
+        expiries=expiries,
+        deployment_managers=frozenset(deployment_managers),
     )
 
 

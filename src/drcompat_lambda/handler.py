@@ -56,14 +56,15 @@ def request_observer(metrics: Metrics, logger: Logger) -> Callable[[RequestRecor
     return observe
 
 
-def build_handler(service_name: str) -> tuple[Handler, Any]:
-    """The Lambda entry point and the ASGI app it serves (the app is exposed for tests)."""
+def build_handler(service_name: str, warm: bool = True) -> tuple[Handler, Any]:
+    """The Lambda entry point and the ASGI app it serves (the app is exposed for tests); ``warm``
+    loads the deployed models at import (prediction functions; the management function does not)."""
     logger = Logger(service=service_name)
     metrics = Metrics(namespace=NAMESPACE, service=service_name)
     # One request at a time per container, and Mangum runs a fresh event loop per invocation, so a
     # thread-pool hop would only start a new thread for nothing: every body is scored inline.
     settings = Settings(explain_inline=True, inline_body_bytes=sys.maxsize)
-    app = create_app(settings, warm=True, observer=request_observer(metrics, logger))
+    app = create_app(settings, warm=warm, observer=request_observer(metrics, logger))
     asgi = Mangum(app, lifespan="off")
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

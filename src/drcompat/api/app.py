@@ -26,6 +26,7 @@ from drcompat.api.routes.credentials import add_credential_routes
 from drcompat.api.routes.docs import add_docs_routes
 from drcompat.api.routes.environments import add_environment_routes
 from drcompat.api.routes.monitoring import add_monitoring_routes
+from drcompat.api.routes.registry import add_registry_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
 from drcompat.config import Settings, job_endpoint
@@ -256,6 +257,7 @@ def create_app(
     add_batch_prediction_routes(app, service, settings)
     add_docs_routes(app)
     install_openapi(app)
+    app.state.registry = add_registry_routes(app, service, settings)
 
     @app.get("/health", summary="Liveness and what this process holds")
     async def health() -> dict[str, Any]:

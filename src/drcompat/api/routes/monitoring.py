@@ -9,6 +9,7 @@ DataRobot's camelCase.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 from datetime import UTC, datetime
@@ -26,7 +27,6 @@ from drcompat.api.routes.monitoring_schemas import (
     FeatureDriftOut,
     ServiceStatsOut,
     ServiceStatsOverTimeOut,
-    SettingsOut,
     TargetDriftOut,
 )
 from drcompat.auth import authenticate, token_from_header
@@ -100,16 +100,41 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
         )
 
     # --- association ID settings and actuals ------------------------------------------------
-    @app.get(API + "/settings/", summary="Deployment settings (the association ID part)", response_model=SettingsOut)
+    MANAGED_SETTINGS = {"predictionThreshold", "humilityRules", "datarobotKey"}  # the management API's
+
+    def management(request: Request) -> Any:
+        """The management API's settings handlers (predictionThreshold, humilityRules, datarobotKey)."""
+        return getattr(request.app.state, "deployment_settings", None)
+
+    @app.get(API + "/settings/", summary="Deployment settings: association ID, and what management tokens may edit")
     async def get_settings(deployment_id: str, request: Request) -> dict[str, Any]:
-        return {"associationId": association_settings(deployment_for(request, deployment_id))}
+        answer = {"associationId": association_settings(deployment_for(request, deployment_id))}
+        handlers = management(request)
+        if handlers is not None:
+            # a token scoped to the deployment without manageDeployments sees the association part only
+            with contextlib.suppress(Forbidden):
+                answer = {**handlers[0](deployment_id, request), **answer}
+        return answer
 
     @app.patch(API + "/settings/", summary="Change the association ID settings (asynchronous, 202)")
     async def patch_settings(deployment_id: str, request: Request) -> Response:
         deployment_for(request, deployment_id)
         body = await json_body(request)
-        if set(body) - {"associationId"}:
-            raise BadRequest("Only associationId settings can be changed here.")
+        others = {k: v for k, v in body.items() if k != "associationId"}
+        unknown = sorted(set(others) - MANAGED_SETTINGS)
+        if unknown:  # named before any permission is needed to change the others
+            raise BadRequest(
+                f"Unknown settings: {', '.join(unknown)} "
+                f"(editable: associationId, {', '.join(sorted(MANAGED_SETTINGS))})."
+            )
+        if others:  # management settings: answered at once (200), association ID included if sent
+            handlers = management(request)
+            if handlers is None:
+                raise BadRequest("Only associationId settings can be changed here.")
+            answer = handlers[1](deployment_id, request, others)
+            if "associationId" in body:
+                answer["associationId"] = update_association_settings(storage, deployment_id, body["associationId"])
+            return Response(orjson.dumps(answer), 200, media_type="application/json")
         if "associationId" not in body:
             raise BadRequest("The body must hold associationId.")
         result = update_association_settings(storage, deployment_id, body["associationId"])

@@ -1,0 +1,9 @@
+"""ManagementFunction: DataRobot's management API (deployments, imported models, tokens).
+
+The one zip function that may write the bucket (deployments.yaml and models/); prediction
+functions stay read-only and see its writes within their registry refresh time.
+"""
+
+from drcompat_lambda.handler import build_handler
+
+handler, app = build_handler("drcompat-management", warm=False)

@@ -1,0 +1,5 @@
+import sys
+
+from drcompat.cli import main
+
+sys.exit(main())
