@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from drcompat import __version__
 from drcompat.api.allow import allowed_methods
+from drcompat.api.bodies import read_body
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import DataRobotHeaders
 from drcompat.api.openapi_doc import install_openapi
@@ -30,7 +31,7 @@ from drcompat.api.routes.registry import add_registry_routes
 from drcompat.api.routes.version import add_version_routes
 from drcompat.api.slots import CLIENT_CLOSED, ScoringSlots, fits_inline
 from drcompat.config import Settings, job_endpoint
-from drcompat.errors import ApiError, PayloadTooLarge
+from drcompat.errors import ApiError
 from drcompat.jobs.credentials import managed_credential_store
 from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.service import JobService
@@ -58,19 +59,6 @@ def trace_headers(trace: Trace) -> dict[str, str]:
     if trace.cache_hit is not None:
         headers["X-DataRobot-Model-Cache-Hit"] = "true" if trace.cache_hit else "false"
     return headers
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it passes ``limit`` (before it is all read)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-    return bytes(chunks)
 
 
 def openapi_parameters(table: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:

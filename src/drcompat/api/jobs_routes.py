@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
+from drcompat.api.bodies import json_object, read_body
 from drcompat.auth import authenticate, authorize_jobs, token_from_header
 from drcompat.errors import BadRequest, PayloadTooLarge
 from drcompat.jobs.publish import rollback
@@ -33,17 +34,7 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status, media_type="application/json")
 
 
-async def capped_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes ``limit`` (never read whole first)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-    return bytes(body)
+capped_body = read_body  # the jobs routes' name for it
 
 
 def capped_request(request: Request, limit: int) -> Request:
@@ -62,20 +53,6 @@ def capped_request(request: Request, limit: int) -> Request:
         return message
 
     return Request(request.scope, receive)
-
-
-async def json_object(request: Request, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    """A JSON object body, counted while it is read (413 past ``limit``); shared by the /api/v2 routes."""
-    body = await capped_body(request, limit)
-    if not body.strip():
-        return {}
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"Malformed JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("The JSON body must be an object.")
-    return data
 
 
 def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, workers: int = 2) -> None:

@@ -25,7 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from drcompat.api.jobs_routes import json_object
+from drcompat.api.bodies import json_object
 from drcompat.auth import authenticate, token_from_header
 from drcompat.batch.chunk import run_chunk
 from drcompat.batch.files import LocalFile

@@ -14,9 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from drcompat.api.bodies import json_object
 from drcompat.api.pagination import paginate
 from drcompat.auth import authenticate, authorize_jobs, token_from_header
-from drcompat.errors import ApiError, BadRequest, NotFound
+from drcompat.errors import ApiError, NotFound
 from drcompat.jobs.credentials import ManagedCredentialStore
 from drcompat.predict import PredictionService
 
@@ -26,21 +27,6 @@ MAX_BODY = 256 * 1024
 
 def _answer(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status, media_type="application/json")
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(f"The credential body is larger than {MAX_BODY} bytes.", status=413)
-    try:
-        data = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("The body must be a JSON object.") from exc
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
 
 
 def add_credential_routes(app: FastAPI, service: PredictionService, store: ManagedCredentialStore | None) -> None:
@@ -60,7 +46,7 @@ def add_credential_routes(app: FastAPI, service: PredictionService, store: Manag
     @app.post(f"{PATH}/", status_code=201, summary="Store a credential (its secret is never returned)")
     async def create(request: Request) -> Response:
         found = check(request)
-        return _answer(await run_in_threadpool(found.create, await _json_object(request)), 201)
+        return _answer(await run_in_threadpool(found.create, await json_object(request, MAX_BODY)), 201)
 
     @app.get(f"{PATH}/", summary="List stored credentials (no secrets)")
     async def listing(request: Request) -> dict[str, Any]:
@@ -75,7 +61,7 @@ def add_credential_routes(app: FastAPI, service: PredictionService, store: Manag
     @app.patch(f"{PATH}/{{credential_id}}/", summary="Rename, describe or replace a credential's fields")
     async def update(credential_id: str, request: Request) -> Response:
         found = check(request)
-        return _answer(await run_in_threadpool(found.update, credential_id, await _json_object(request)))
+        return _answer(await run_in_threadpool(found.update, credential_id, await json_object(request, MAX_BODY)))
 
     @app.delete(f"{PATH}/{{credential_id}}/", status_code=204, summary="Delete a stored credential")
     async def delete(credential_id: str, request: Request) -> Response:
