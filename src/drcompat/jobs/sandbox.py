@@ -91,16 +91,25 @@ def _system_links() -> list[str]:
     return args
 
 
+def _python_roots() -> set[Path]:
+    return {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+
+
+def _runner_under_tmp() -> bool:
+    """Whether the runner's Python lives under /tmp (a CI checkout there, say)."""
+    return any(Path("/tmp") in root.parents for root in _python_roots())
+
+
 def _python_mounts() -> list[str]:
     """The runner's Python (and its virtual environment), read-only at the same paths."""
-    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    roots = _python_roots()
     args: list[str] = []
     made: set[Path] = set()
     for root in sorted(roots):
         if root == Path("/usr") or Path("/usr") in root.parents or not root.is_dir():
             continue
         for parent in reversed(root.parents):  # bwrap would make them 0700: the job could not pass
-            if parent != Path("/") and parent not in made:
+            if parent not in (Path("/"), Path("/tmp"), Path("/var"), Path("/var/tmp")) and parent not in made:
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(root), str(root)]
@@ -127,10 +136,14 @@ def sandbox_command(
     args = [bwrap, *_namespaces(network), "--ro-bind", "/usr", "/usr", *_system_links()]
     for name in ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    args += _python_mounts()
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(quota_bytes), "--tmpfs", "/dev/shm"]
     args += ["--perms", "0755", "--size", str(quota_bytes), "--tmpfs", SANDBOX]
-    args += ["--symlink", TMP, "/tmp", "--symlink", TMP, "/var/tmp", "--ro-bind", str(job_source), JOB_SOURCE]
+    if _runner_under_tmp():  # the runner's venv must keep its path: /tmp is then a tmpfs of its own
+        args += ["--perms", "1777", "--size", str(quota_bytes), "--tmpfs", "/tmp"]
+    else:
+        args += ["--symlink", TMP, "/tmp"]
+    args += ["--symlink", TMP, "/var/tmp", "--ro-bind", str(job_source), JOB_SOURCE]
+    args += _python_mounts()
     args += ["--info-fd", str(info_fd), "--chdir", "/"]
     return [*args, "/bin/sh", "-c", _wrapper(max_processes, status_fd, hold_fd), "drcompat-job", script]
 

@@ -466,6 +466,11 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
                 with path.open("rb") as handle:
                     while block := handle.read(1024 * 1024):
                         yield block
+            # the last part is written before the job's final record: end the stream only once the
+            # job is finished, so a client reading the status right after the download sees it
+            deadline = time.monotonic() + PART_WAIT_SECONDS
+            while batch().store.get(job.id).status == RUNNING and time.monotonic() < deadline:
+                time.sleep(0.05)
 
         encoding = job.options.encoding
         return StreamingResponse(blocks(), media_type=f"text/csv; charset={encoding}")
