@@ -19,6 +19,8 @@ class JobLimits:
     archive_max_entries: int = 2000
     archive_max_bytes: int = 256 * 1024 * 1024
     json_max_bytes: int = 1024 * 1024
+    memory_bytes: int | None = None  # the job's resource bundle: a data-segment limit per process
+    cpu_count: int | None = None  # the bundle's CPUs: numeric libraries' thread counts
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobLimits:
