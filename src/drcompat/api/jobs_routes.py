@@ -360,7 +360,7 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
 
     # --- schedules, as the client's JobSchedule reads them ----------------------------------
     def schedule_answer(policy: dict[str, Any], user: str) -> dict[str, Any]:
-        who = {"id": user, "username": user, "firstName": None, "lastName": None}
+        who = {"id": user, "username": user, "firstName": user, "lastName": "(API token)"}  # who did it
         overrides = policy.get("parameterOverrides") or {}
         return {
             "id": policy["id"],
