@@ -308,7 +308,10 @@ class JobService:
             "trainingParameters": job.get("trainingParameters", {}),
         }
         with contextlib.suppress(ApiError):  # a queued run keeps its description
-            record["description"] = self.get_run(job_id, run_id).get("description", "")
+            queued = self.get_run(job_id, run_id)
+            record["description"] = queued.get("description", "")
+            if queued.get("status") == "canceled":  # canceled in the queue (in AWS: before this invocation)
+                return queued
         if run_id in self._canceled:  # canceled while it waited in the queue
             self._canceled.discard(run_id)
             return self._finish(job_id, record, "canceled", None, "run canceled before it started\n", started)
@@ -426,6 +429,9 @@ class JobService:
         self, job_id: str, record: dict[str, Any], status: str, exit_code: int | None, log: str, started: datetime
     ) -> dict[str, Any]:
         finished = utcnow()
+        with contextlib.suppress(ApiError):
+            if self.get_run(job_id, record["id"]).get("status") == "canceled":  # canceled from elsewhere (AWS)
+                status = "canceled"
         record.update(
             status=status,
             exitCode=exit_code,
@@ -532,6 +538,9 @@ class JobService:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
         elif record.get("status") == "queued" or self.launcher is not None:
+            # not started here: a queued run never starts; in AWS a running invocation cannot be
+            # stopped from outside, so the run is marked canceled and its result is not kept
+            self._canceled.discard(run_id)
             record.update(status="canceled", finished=utcnow().isoformat())
             self._save_run(job_id, record)
         return self.get_run(job_id, run_id)
