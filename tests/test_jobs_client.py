@@ -107,6 +107,9 @@ def test_the_whole_flow_through_the_official_client(dr_client, tmp_path):
     job.update(description="changed", file_data={"lib/extra.txt": "more"}, entry_point=paths["run.sh"].id)
     assert job.description == "changed" and "lib/extra.txt" in {i.file_path for i in job.items}
     assert len(job.items) == 5
+    job.update(runtime_parameter_values=[RuntimeParameterValue(field_name="GREETING", type="string", value="job-wide")])
+    greeting = next(p for p in Job.get(job.id).runtime_parameters if p.field_name == "GREETING")
+    assert greeting.override_value == "job-wide" and greeting.default_value == "hello"
 
     schedule = {"minute": [0], "hour": [3], "day_of_month": ["*"], "month": ["*"], "day_of_week": [1, 2]}
     created = JobSchedule.create(custom_job_id=job.id, schedule=schedule)
