@@ -114,3 +114,14 @@ def test_unknown_bundle_or_environment_is_refused(jobs):
         jobs.create_job("x", resourceBundleId="gpu.huge")
     with pytest.raises(NotFound):
         jobs.create_job("x", environmentId="65f1f0000000000000000001", environmentVersionId="ffffffffffffffffffffffff")
+
+
+def test_default_network_access_is_an_admin_setting(bucket, tmp_path, manage_auth):
+    from drcompat.config import Settings
+
+    settings = Settings(storage_root=bucket, credentials_file=tmp_path / "c.yaml", job_default_network="none")
+    with TestClient(create_app(settings)) as api:
+        closed = api.post(f"{JOBS}/", json={"name": "quiet"}, headers=MANAGE_AUTH).json()
+        opened = api.post(f"{JOBS}/", json={"name": "loud", "networkAccess": "public"}, headers=MANAGE_AUTH).json()
+    assert closed["networkAccess"] == "none" and opened["networkAccess"] == "public"
+    assert JobService(LocalStorage(bucket)).create_job("default")["networkAccess"] == "public"

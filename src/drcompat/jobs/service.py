@@ -126,6 +126,7 @@ class JobService:
         }
         record["updated"] = now
         record["environmentId"] = catalogue.default_environment()["id"]
+        record["networkAccess"] = self.limits.default_network
         self._check_settings(settings)
         record.update({k: v for k, v in settings.items() if v is not None or k == "entryPoint"})
         self.storage.write(f"jobs/{job_id}/job.yaml", _dump(record))
