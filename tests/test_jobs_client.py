@@ -191,3 +191,52 @@ def test_requirements_txt_needs_network(dr_client, bucket):
     dr_client.patch(f"customJobs/{job.id}/", data={"networkAccess": "public"})
     run = JobRun.create(job.id, max_wait=60)
     assert run.status.value == "failed" and "only plain requirements" in run.get_logs()
+
+
+def test_bad_client_requests_are_clear_4xx(dr_client, live_server):
+    import requests
+
+    auth = {"Authorization": f"Bearer {MANAGE_TOKEN}"}
+    jobs = f"{live_server}/api/v2/customJobs/"
+
+    def refused(answer: requests.Response, status: int, words: str) -> None:
+        assert answer.status_code == status, answer.text
+        assert words in answer.json()["message"]
+
+    files = [("file", ("run.sh", b"true\n")), ("filePath", (None, "../outside.sh"))]
+    refused(requests.post(jobs, data={"name": "escape"}, files=files, headers=auth, timeout=10), 400, "outside")
+    bad_json = {"name": "j", "runtimeParameterValues": "[{not json"}
+    refused(
+        requests.post(jobs, data=bad_json, files=[("file", ("run.sh", b"true\n"))], headers=auth, timeout=10),
+        400,
+        "JSON",
+    )
+    secret = json.dumps([{"fieldName": "DB", "type": "credential", "value": {"password": "x"}}])
+    answer = requests.post(
+        jobs,
+        data={"name": "j", "runtimeParameterValues": secret},
+        files=[("file", ("a", b"x"))],
+        headers=auth,
+        timeout=10,
+    )
+    refused(answer, 400, "stored credential")
+    assert [j for j in Job.list() if j.name in ("escape", "j")] == []  # nothing half-made stays
+
+    job = Job.create("ok", file_data={"run.sh": "true\n", "metadata.yaml": "name: ok\n"})
+    runs = f"{jobs}{job.id}/runs/"
+    refused(
+        requests.post(runs, json={"runtimeParameterValues": [{"type": "string"}]}, headers=auth, timeout=10),
+        400,
+        "fieldName",
+    )
+    refused(requests.post(runs, json={"runtimeParameterValues": 7}, headers=auth, timeout=10), 400, "list")
+    missing = requests.get(f"{runs}ffffffffffffffffffffffff/status/", headers=auth, timeout=10)
+    assert missing.status_code == 404
+    run = JobRun.create(job.id, max_wait=60)
+    run.cancel()  # already finished: nothing changes
+    assert JobRun.get(job.id, run.id).status.value == "succeeded"
+    refused(requests.patch(f"{runs}{run.id}/", json={"status": "failed"}, headers=auth, timeout=10), 400, "description")
+    other = requests.get(
+        f"{jobs}{job.id}/", headers={"Authorization": "Bearer demo-token-0123456789abcdef"}, timeout=10
+    )
+    assert other.status_code in (401, 403)
