@@ -59,6 +59,7 @@ def install_requirements(folder: Path, network: str) -> str:
         )
     target = folder / DEPENDENCIES
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    command += ["--timeout", "30", "--retries", "1"]
     command += ["--only-binary", ":all:", "--target", str(target), "--", *lines]
     try:
         done = subprocess.run(  # noqa: S603 - checked requirement lines, wheels only

@@ -336,7 +336,9 @@ class JobService:
                     self.limits, memory_bytes=bundle.memory_bytes, cpu_count=max(1, int(bundle.cpu_count))
                 )
                 installed = ""
-                if (folder / REQUIREMENTS).is_file():
+                if (folder / REQUIREMENTS).is_file() and self.executor is not None:
+                    installed = "requirements.txt: in AWS the runner image holds the packages (none installed)\n"
+                elif (folder / REQUIREMENTS).is_file():
                     installed = install_requirements(folder, str(job.get("networkAccess", "public")))
             except ApiError as exc:
                 return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
