@@ -125,3 +125,46 @@ def test_default_network_access_is_an_admin_setting(bucket, tmp_path, manage_aut
         opened = api.post(f"{JOBS}/", json={"name": "loud", "networkAccess": "public"}, headers=MANAGE_AUTH).json()
     assert closed["networkAccess"] == "none" and opened["networkAccess"] == "public"
     assert JobService(LocalStorage(bucket)).create_job("default")["networkAccess"] == "public"
+
+
+def tiny_wheel(folder) -> None:
+    """A real wheel of one module, so pip installs it with no network (PIP_NO_INDEX, PIP_FIND_LINKS)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "drctiny.py": b"VALUE = 42\n",
+        "drctiny-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: drctiny\nVersion: 1.0\n",
+        "drctiny-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = ""
+    for name, content in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(content)}\n"
+    record += "drctiny-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(folder / "drctiny-1.0-py3-none-any.whl", "w") as wheel:
+        for name, content in files.items():
+            wheel.writestr(name, content)
+        wheel.writestr("drctiny-1.0.dist-info/RECORD", record)
+
+
+def test_requirements_are_installed_for_the_run_and_found_in_the_sandbox(jobs, tmp_path, monkeypatch):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    tiny_wheel(wheels)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    files = {
+        "run.sh": b"python3 -c 'import drctiny; print(\"tiny\", drctiny.VALUE)'\n",
+        "metadata.yaml": b"name: t\n",
+        "requirements.txt": b"# what the job needs\ndrctiny==1.0\n",
+    }
+    job = jobs.create_job("tiny", files)
+    run = jobs.start_run(job["id"])
+    log = jobs.run_log(job["id"], run["id"])
+    assert run["status"] == "succeeded", log
+    assert "installed requirements.txt (1 package(s))" in log and "tiny 42" in log
+    jobs.put_file(job["id"], "requirements.txt", b"drctiny==9.9\n")  # not to be found: a clear failure
+    run = jobs.start_run(job["id"])
+    assert run["status"] == "failed" and "Installing requirements.txt failed" in jobs.run_log(job["id"], run["id"])
