@@ -140,6 +140,8 @@ class JobService:
         except StorageKeyError as exc:
             raise NotFound(f"Custom job {job_id} was not found.") from exc
         record = dict(record)
+        if not record.get("environmentId"):  # jobs stored before environments were chosen per job
+            record["environmentId"] = catalogue.default_environment()["id"]
         created = record.get("fileCreated") or {}
         names = self.list_files(job_id)
         record["items"] = [file_item(job_id, n, str(created.get(n, record.get("created", "")))) for n in names]
