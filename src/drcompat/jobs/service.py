@@ -175,6 +175,9 @@ class JobService:
         for policy in self.list_policies():
             if policy.get("jobId") == job_id:
                 self.delete_policy(policy["id"])
+        for run in self.list_runs(job_id):  # its runs in flight end first
+            if run.get("status") not in TERMINAL:
+                self.cancel_run(job_id, str(run["id"]))
         for key in self.storage.list(f"jobs/{job_id}/"):
             if not key.endswith("/job.yaml"):
                 self.storage.delete(key)
