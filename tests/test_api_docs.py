@@ -47,7 +47,11 @@ def test_jobs_routes_have_body_schemas(client):
     items = paths["/api/v2/customJobs/{job_id}/items/"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert set(items["schema"]["properties"]) == {"file", "filePath", "archive"}
     runs = paths["/api/v2/customJobs/{job_id}/runs/"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(runs["schema"]["properties"]) == {"runtimeParameterValues", "deploymentId"}
+    assert set(runs["schema"]["properties"]) == {"runtimeParameterValues", "deploymentId", "description"}
+    multipart = paths["/api/v2/customJobs/"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert {"file", "filePath", "environmentId", "runtimeParameterValues"} <= set(multipart["properties"])
+    schedules = paths["/api/v2/customJobs/{job_id}/schedules/"]["post"]["requestBody"]["content"]
+    assert schedules["application/json"]["schema"]["required"] == ["schedule"]
     policy = paths["/api/v2/deployments/{deployment_id}/retrainingPolicies/"]["post"]["requestBody"]
     assert policy["content"]["application/json"]["schema"]["required"] == ["jobId", "schedule"]
     assert "requestBody" in paths["/api/v2/customJobs/{job_id}/"]["patch"]

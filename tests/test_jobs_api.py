@@ -59,7 +59,7 @@ def _create_upload_run_and_read_the_log(client):
     job = created.json()
     uploaded = client.post(f"{JOBS}/{job['id']}/items/", files=sample_files(), headers=MANAGE)
     assert uploaded.status_code == 200
-    assert set(uploaded.json()["items"]) == {"run.sh", "metadata.yaml", "README.md", "job.py"}
+    assert {i["filePath"] for i in uploaded.json()["items"]} == {"run.sh", "metadata.yaml", "README.md", "job.py"}
     # replace run.sh (same name replaces) so it uses this interpreter
     script = (GALLERY / "sample" / "run.sh").read_text().replace("python3", sys.executable)
     client.post(f"{JOBS}/{job['id']}/items/", files={"file": ("run.sh", script.encode())}, headers=MANAGE)
@@ -71,7 +71,7 @@ def _create_upload_run_and_read_the_log(client):
         }
     }
     started = client.post(f"{JOBS}/{job['id']}/runs/", json=values, headers=MANAGE)
-    assert started.status_code == 202 and started.json()["status"] == "queued"
+    assert started.status_code == 202 and started.json()["status"] == "running"
     run = wait_for(client, job["id"], started.json()["id"])
     assert run["status"] == "succeeded", client.get(f"{JOBS}/{job['id']}/runs/{run['id']}/logs/", headers=MANAGE).text
     log = client.get(f"{JOBS}/{job['id']}/runs/{run['id']}/logs/", headers=MANAGE).text
@@ -98,7 +98,7 @@ def test_settings_archive_and_bad_inputs(client):
     uploaded = client.post(
         f"{JOBS}/{job['id']}/items/", files={"archive": ("job.zip", archive.getvalue())}, headers=MANAGE
     )
-    assert set(uploaded.json()["items"]) == {"run.sh", "metadata.yaml", "lib/util.sh"}
+    assert {i["filePath"] for i in uploaded.json()["items"]} == {"run.sh", "metadata.yaml", "lib/util.sh"}
     evil = io.BytesIO()
     with zipfile.ZipFile(evil, "w") as bundle:
         bundle.writestr("../../outside.sh", "echo no\n")

@@ -212,3 +212,10 @@ def test_secrets_manager_credential_store_on_moto(s3_endpoint):
         store.get("absent")
     with pytest.raises(CredentialError, match="needs awsAccessKeyId"):
         store.get("broken")
+
+
+def test_delete_removes_and_absent_is_fine(store):
+    store.write("jobs/a/job.yaml", b"x")
+    store.delete("jobs/a/job.yaml")
+    store.delete("jobs/a/job.yaml")
+    assert store.list("jobs/") == [] and store.version("jobs/a/job.yaml") is None

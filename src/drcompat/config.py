@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     job_archive_max_entries: int = 2000
     job_archive_max_bytes: int = 256 * 1024 * 1024  # what one archive may unpack to
     job_json_max_bytes: int = 1024 * 1024  # a jobs-API JSON body, counted while it is read
+    # networkAccess of a job created without one (the admin setting; DataRobot self-managed: none)
+    job_default_network: Literal["public", "none"] = "public"
     # The public demo token opens the demo deployments only where this is true (the local demo);
     # a deployed stack turns it on with the DemoToken template parameter (default off).
     demo_token: bool = True

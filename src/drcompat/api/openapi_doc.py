@@ -36,11 +36,17 @@ PREDICTION_STATUSES = ("400", "401", "403", "404", "413", "414", "415", "480", "
 JOB_STATUSES = ("400", "401", "403", "404", "414")
 
 _SETTINGS: dict[str, Any] = {
-    "entryPoint": {"type": "string", "description": "The entry point .sh (default run.sh)."},
+    "entryPoint": {"type": "string", "description": "The entry point: a file item id or a .sh path (default run.sh)."},
+    "environmentId": {"type": "string", "description": "The execution environment (default: the Python drop-in)."},
+    "environmentVersionId": {"type": "string"},
+    "resourceBundleId": {"type": "string", "description": "The runner size (default cpu.small)."},
     "description": {"type": "string"},
     "networkAccess": {"type": "string", "enum": ["public", "none"], "default": "public"},
     "timeoutSeconds": {"type": "number", "default": 3600},
-    "runtimeParameterValues": {"type": "object", "description": "fieldName -> value (or a stored credential's name)."},
+    "runtimeParameterValues": {
+        "description": "[{fieldName, type, value}] or fieldName -> value; a credential by id or name.",
+        "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}],
+    },
     "tags": {"type": "object"},
     "metrics": {"type": "object"},
     "trainingParameters": {"type": "object"},
@@ -57,9 +63,44 @@ def _json(properties: dict[str, Any], required: list[str] | None = None) -> dict
 
 JOBS = "/api/v2/customJobs"
 POLICIES = "/api/v2/deployments/{deployment_id}/retrainingPolicies"
+_MULTIPART_JOB = {
+    "schema": {
+        "type": "object",
+        "description": "The official client's form: settings as fields (JSON ones as JSON strings), then file parts "
+        "each followed by its filePath (nested paths kept); filesToDelete names item ids.",
+        "properties": {
+            "name": {"type": "string"},
+            **_SETTINGS,
+            "runtimeParameterValues": {"type": "string", "description": "JSON: [{fieldName, type, value}]."},
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "filePath": {"type": "array", "items": {"type": "string"}},
+            "filesToDelete": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+}
+
+
+def _job_body(required: list[str] | None) -> dict[str, Any]:
+    body = _json({"name": {"type": "string"}, **_SETTINGS}, required)
+    body["content"]["multipart/form-data"] = _MULTIPART_JOB
+    return body
+
+
+_LIST = {"type": "array", "items": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["*"]}]}}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    (f"{JOBS}/", "post"): _json({"name": {"type": "string"}, **_SETTINGS}, ["name"]),
-    (f"{JOBS}/{{job_id}}/", "patch"): _json({"name": {"type": "string"}, **_SETTINGS}),
+    (f"{JOBS}/", "post"): _job_body(["name"]),
+    (f"{JOBS}/{{job_id}}/", "patch"): _job_body(None),
+    (f"{JOBS}/{{job_id}}/schedules/", "post"): _json(
+        {
+            "schedule": {
+                "type": "object",
+                "description": "DataRobot's schedule: lists per field, ['*'] for every (dayOfWeek 0-6 from Sunday).",
+                "properties": {k: _LIST for k in ("minute", "hour", "dayOfMonth", "month", "dayOfWeek")},
+            },
+            "parameterOverrides": {"type": "array", "items": {"type": "object"}},
+        },
+        ["schedule"],
+    ),
     (f"{JOBS}/{{job_id}}/items/", "post"): {
         "required": True,
         "content": {
@@ -77,7 +118,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     (f"{JOBS}/{{job_id}}/runs/", "post"): _json(
         {
-            "runtimeParameterValues": {"type": "object", "description": "Values for this run only."},
+            "runtimeParameterValues": {
+                "description": "Values for this run only: [{fieldName, type, value}] or fieldName -> value.",
+                "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "object"}],
+            },
+            "description": {"type": "string"},
             "deploymentId": {"type": "string", "description": "The deployment the run works for."},
         }
     ),

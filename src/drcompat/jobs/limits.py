@@ -19,6 +19,9 @@ class JobLimits:
     archive_max_entries: int = 2000
     archive_max_bytes: int = 256 * 1024 * 1024
     json_max_bytes: int = 1024 * 1024
+    memory_bytes: int | None = None  # the job's resource bundle: a data-segment limit per process
+    cpu_count: int | None = None  # the bundle's CPUs: numeric libraries' thread counts
+    default_network: str = "public"  # networkAccess of a job created without one
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobLimits:
@@ -31,4 +34,5 @@ class JobLimits:
             archive_max_entries=settings.job_archive_max_entries,
             archive_max_bytes=settings.job_archive_max_bytes,
             json_max_bytes=settings.job_json_max_bytes,
+            default_network=settings.job_default_network,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import re
@@ -39,6 +40,8 @@ BASE_ENVIRONMENT = ("LANG", "LC_ALL", "TZ")
 LINE_BYTES = 64 * 1024  # a longer line is split, so no line is ever held whole
 FLUSH_SECONDS = 2.0
 RUN_FOLDER_PREFIX = "drcompat-run-"
+DEPENDENCIES = ".requirements"  # where a job's requirements.txt is installed (drcompat.jobs.requirements)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 MIN_WORD = 6
 SECRET_WORD_BREAKS = re.compile(r"(?:\\[nrtbf\"\\/])+|[\s\"',{}:\[\]]+")
 
@@ -213,6 +216,7 @@ def run_job(
     limits: JobLimits | None = None,
     on_log: Callable[[bytes], None] | None = None,
     run_name: str = "",
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> RunResult:
     """Run the job folder in a private copy and wait for it (or its time limit).
 
@@ -228,19 +232,34 @@ def run_job(
     log = CappedLog(limits.log_max_bytes, on_line, on_log)
     mask = Masker(secrets or [])
     env = {k: os.environ[k] for k in BASE_ENVIRONMENT if k in os.environ}
+    if limits.cpu_count:
+        for name in THREAD_VARIABLES:
+            env[name] = str(limits.cpu_count)
     started = time.monotonic()
     if limits.sandbox == "off":
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
         network_prefix = _isolation_prefix() if network == "none" and not platform_isolated else []
         status, code = _run_unsandboxed(
-            folder, script, {**env, **environment}, network_prefix, timeout_seconds, log, mask, output_dir, run_name
+            folder,
+            script,
+            {**env, **environment},
+            network_prefix,
+            timeout_seconds,
+            log,
+            mask,
+            output_dir,
+            run_name,
+            on_start,
+            limits.memory_bytes,
         )
     else:
         bwrap = _bwrap()
         env.update(PATH=sandbox.job_path(), HOME=sandbox.HOME, TMPDIR=sandbox.TMP, DRC_OUTPUT_DIR=sandbox.OUTPUT)
+        if (folder / DEPENDENCIES).is_dir():  # requirements.txt, installed before the run
+            env["PYTHONPATH"] = f"{sandbox.HOME}/{DEPENDENCIES}"
         env.update(environment)
         status, code = _run_sandboxed(
-            bwrap, folder, script, env, network, timeout_seconds, limits, log, mask, output_dir
+            bwrap, folder, script, env, network, timeout_seconds, limits, log, mask, output_dir, on_start
         )
     if status == "timedOut":
         log.add(f"run stopped: time limit of {timeout_seconds:g} s reached")
@@ -304,12 +323,22 @@ def _run_sandboxed(
     log: CappedLog,
     mask: Masker,
     output_dir: Path | None,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> tuple[str, int | None]:
     status_r, status_w = os.pipe()
     hold_r, hold_w = os.pipe()
     info_r, info_w = os.pipe()
     command = sandbox.sandbox_command(
-        bwrap, folder, script, network, limits.disk_quota_bytes, limits.max_processes, status_w, hold_r, info_w
+        bwrap,
+        folder,
+        script,
+        network,
+        limits.disk_quota_bytes,
+        limits.max_processes,
+        status_w,
+        hold_r,
+        info_w,
+        limits.memory_bytes,
     )
     deadline = time.monotonic() + timeout_seconds
     try:
@@ -325,6 +354,8 @@ def _run_sandboxed(
     finally:
         for fd in (status_w, hold_r, info_w):
             os.close(fd)
+    if on_start is not None:
+        on_start(process)
     reader = _pump(process.stdout, log, mask)
     status, code = "failed", None
     try:
@@ -368,12 +399,16 @@ def _run_unsandboxed(
     mask: Masker,
     output_dir: Path | None,
     run_name: str,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    memory_bytes: int | None = None,
 ) -> tuple[str, int | None]:
     """The opt-out for trusted jobs: a private folder and session, no sandbox."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{run_name}-"))
     try:
         shutil.copytree(folder, workdir, dirs_exist_ok=True)
         env = {**environment, "HOME": str(workdir), "TMPDIR": str(workdir), "DRC_OUTPUT_DIR": str(workdir / "output")}
+        if (workdir / DEPENDENCIES).is_dir():
+            env["PYTHONPATH"] = str(workdir / DEPENDENCIES)
         _hide_service_process()
         process = subprocess.Popen(  # noqa: S603 - the job's own entry point, by design
             [*network_prefix, "sh", script],
@@ -383,8 +418,10 @@ def _run_unsandboxed(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_child_limits,
+            preexec_fn=functools.partial(_child_limits, memory_bytes),
         )
+        if on_start is not None:
+            on_start(process)
         reader = _pump(process.stdout, log, mask)
         status, code = "failed", None
         try:
@@ -410,5 +447,7 @@ def _run_unsandboxed(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _child_limits() -> None:
+def _child_limits(memory_bytes: int | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))

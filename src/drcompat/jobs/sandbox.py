@@ -131,6 +131,7 @@ def sandbox_command(
     status_fd: int,
     hold_fd: int,
     info_fd: int,
+    memory_bytes: int | None = None,
 ) -> list[str]:
     """The bwrap command line that runs ``script`` of ``job_source`` in a fresh sandbox."""
     args = [bwrap, *_namespaces(network), "--ro-bind", "/usr", "/usr", *_system_links()]
@@ -145,10 +146,10 @@ def sandbox_command(
     args += ["--symlink", TMP, "/var/tmp", "--ro-bind", str(job_source), JOB_SOURCE]
     args += _python_mounts()
     args += ["--info-fd", str(info_fd), "--chdir", "/"]
-    return [*args, "/bin/sh", "-c", _wrapper(max_processes, status_fd, hold_fd), "drcompat-job", script]
+    return [*args, "/bin/sh", "-c", _wrapper(max_processes, status_fd, hold_fd, memory_bytes), "drcompat-job", script]
 
 
-def _wrapper(max_processes: int, status_fd: int, hold_fd: int) -> str:
+def _wrapper(max_processes: int, status_fd: int, hold_fd: int, memory_bytes: int | None = None) -> str:
     """The trusted shell that starts the job inside the sandbox (``$1`` is the entry point)."""
     drop, own = "", ""
     if os.geteuid() == 0:  # a fresh uid per run: no other run's processes share its limits
@@ -160,6 +161,8 @@ def _wrapper(max_processes: int, status_fd: int, hold_fd: int) -> str:
         )
     # dash (sh) only names file descriptors 0-9: the pipes are reached through /proc/self/fd,
     # and the job starts with every descriptor above 2 closed (a tiny exec through Python).
+    if memory_bytes:  # the resource bundle's memory: a data-segment limit on every job process
+        drop = f"prlimit --data={memory_bytes}:{memory_bytes} -- " + drop
     close_and_exec = "import os,sys; os.closerange(3, 65536); os.execv('/bin/sh', ['sh', sys.argv[1]])"
     return f"""set -u
 umask 022

@@ -17,8 +17,11 @@ not) on the policy's deployment.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -30,12 +33,15 @@ import yaml
 
 from drcompat.deployments import DeploymentRegistry
 from drcompat.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from drcompat.jobs import environments as catalogue
+from drcompat.jobs.client_shape import TERMINAL, file_item, item_id, runtime_parameters
 from drcompat.jobs.credentials import CredentialStore
 from drcompat.jobs.folder import load_job, safe_name, unpack_archive
 from drcompat.jobs.limits import JobLimits
 from drcompat.jobs.metadata import parse_metadata
 from drcompat.jobs.parameters import environment, resolve, secrets
 from drcompat.jobs.publish import new_object_id, promote, publish_candidate
+from drcompat.jobs.requirements import install_requirements
 from drcompat.jobs.runner import RUN_FOLDER_PREFIX, RunResult, check_entry_name, run_job
 from drcompat.jobs.schedule import parse_schedule, utcnow
 from drcompat.jobs.tokens import issue_run_token, revoke_run_token
@@ -51,8 +57,12 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
     "metrics": {},
     "trainingParameters": {},
     "artifacts": {},
+    "environmentId": None,
+    "environmentVersionId": None,
+    "resourceBundleId": None,
 }
 EDITABLE = set(SETTINGS_DEFAULTS) | {"name", "description", "entryPoint"}
+REQUIREMENTS = "requirements.txt"
 
 
 def check_by_reference(values: Any) -> None:
@@ -94,6 +104,8 @@ class JobService:
         self.endpoint = endpoint
         self.extra_environment = extra_environment or {}
         self._policy_lock = threading.Lock()
+        self._processes: dict[str, Any] = {}  # run id -> its process (this process's runs), for cancel
+        self._canceled: set[str] = set()
 
     # --- jobs -------------------------------------------------------------------------------
     def create_job(self, name: str, files: dict[str, bytes] | None = None, **settings: Any) -> dict[str, Any]:
@@ -113,8 +125,10 @@ class JobService:
             **SETTINGS_DEFAULTS,
         }
         record["updated"] = now
+        record["environmentId"] = catalogue.default_environment()["id"]
+        record["networkAccess"] = self.limits.default_network
         self._check_settings(settings)
-        record.update(settings)
+        record.update({k: v for k, v in settings.items() if v is not None or k == "entryPoint"})
         self.storage.write(f"jobs/{job_id}/job.yaml", _dump(record))
         for file_name, content in (files or {}).items():
             self.put_file(job_id, file_name, content)
@@ -125,8 +139,57 @@ class JobService:
             record = load_yaml(self.storage.read(f"jobs/{self._id(job_id)}/job.yaml"))
         except StorageKeyError as exc:
             raise NotFound(f"Custom job {job_id} was not found.") from exc
-        record["items"] = self.list_files(job_id)
-        return dict(record)
+        record = dict(record)
+        if not record.get("environmentId"):  # jobs stored before environments were chosen per job
+            record["environmentId"] = catalogue.default_environment()["id"]
+        created = record.get("fileCreated") or {}
+        names = self.list_files(job_id)
+        record["items"] = [file_item(job_id, n, str(created.get(n, record.get("created", "")))) for n in names]
+        record["entryPointPath"] = record.get("entryPoint") or ("run.sh" if "run.sh" in names else None)
+        try:
+            metadata = parse_metadata(self.read_file(job_id, "metadata.yaml")) if "metadata.yaml" in names else None
+        except ApiError:
+            metadata = None
+        record["runtimeParameters"] = runtime_parameters(metadata, record.get("runtimeParameterValues") or {})
+        return record
+
+    def job_for_client(self, job_id: str) -> dict[str, Any]:
+        """The record as DataRobot's client reads it: entryPoint is the entry file's item id."""
+        record = self.get_job(job_id)
+        path = record.pop("entryPointPath")
+        record["entryPointPath"] = path
+        record["entryPoint"] = item_id(job_id, path) if path else None
+        record.pop("fileCreated", None)
+        return record
+
+    def entry_path(self, job_id: str, value: str) -> str:
+        """An entry point given as a file item id (the client) or a path (our own routes)."""
+        for item in self.get_job(job_id)["items"]:
+            if value == item["id"]:
+                return str(item["filePath"])
+        return value
+
+    def delete_job(self, job_id: str) -> None:
+        """The job, its files, runs and logs, and the schedules and policies that run it."""
+        self.get_job(job_id)
+        for policy in self.list_policies():
+            if policy.get("jobId") == job_id:
+                self.delete_policy(policy["id"])
+        for run in self.list_runs(job_id):  # its runs in flight end first
+            if run.get("status") not in TERMINAL:
+                self.cancel_run(job_id, str(run["id"]))
+        for key in self.storage.list(f"jobs/{job_id}/"):
+            if not key.endswith("/job.yaml"):
+                self.storage.delete(key)
+        self.storage.delete(f"jobs/{job_id}/job.yaml")
+
+    def delete_file(self, job_id: str, item: str) -> dict[str, Any]:
+        """Remove one file, named by its item id or its path."""
+        path = self.entry_path(job_id, item)
+        if path not in self.list_files(job_id):
+            raise NotFound(f"Job {job_id} has no file item {item[:60]!r}.")
+        self.storage.delete(f"jobs/{job_id}/files/{path}")
+        return self.get_job(job_id)
 
     def list_jobs(self) -> list[dict[str, Any]]:
         ids = sorted({key.split("/")[1] for key in self.storage.list("jobs/") if key.endswith("/job.yaml")})
@@ -134,7 +197,8 @@ class JobService:
 
     def update_job(self, job_id: str, **changes: Any) -> dict[str, Any]:
         record = self.get_job(job_id)
-        record.pop("items", None)
+        for derived in ("items", "entryPointPath", "runtimeParameters"):
+            record.pop(derived, None)
         unknown = sorted(set(changes) - EDITABLE)
         if unknown:
             raise BadRequest(f"Unknown job setting {unknown[0]!r}; editable: {', '.join(sorted(EDITABLE))}.")
@@ -160,6 +224,13 @@ class JobService:
         for key in ("runtimeParameterValues", "tags", "metrics", "trainingParameters", "artifacts"):
             if key in settings and not isinstance(settings[key], dict):
                 raise BadRequest(f"{key} must be a mapping.")
+        if settings.get("environmentId") is not None:
+            versions = catalogue.versions(str(settings["environmentId"]))  # NotFound for an unknown one
+            version = settings.get("environmentVersionId")
+            if version is not None and version not in {v["id"] for v in versions}:
+                raise NotFound(f"Execution environment version {str(version)[:40]} was not found.")
+        if settings.get("resourceBundleId") is not None:
+            catalogue.resource_bundle(str(settings["resourceBundleId"]))
 
     def put_file(self, job_id: str, name: str, content: bytes) -> list[str]:
         """Add or replace a file; metadata.yaml is checked before it is accepted."""
@@ -167,7 +238,15 @@ class JobService:
         relative = safe_name(name).as_posix()
         self._check_file(relative, content, set(self.list_files(job_id)))
         self.storage.write(f"jobs/{job_id}/files/{relative}", content)
+        self._note_created([relative], job_id)
         return self.list_files(job_id)
+
+    def _note_created(self, names: list[str], job_id: str) -> None:
+        key = f"jobs/{job_id}/job.yaml"
+        record = dict(load_yaml(self.storage.read(key)))
+        now = utcnow().isoformat()
+        record["fileCreated"] = {**(record.get("fileCreated") or {}), **dict.fromkeys(names, now)}
+        self.storage.write(key, _dump(record))
 
     def put_archive(self, job_id: str, archive: bytes) -> list[str]:
         """Unpack a zip into the job: every member is checked before any is written."""
@@ -181,6 +260,7 @@ class JobService:
                 self._check_file(name, path.read_bytes(), existing | set(names) - {name})
             for name, path in zip(names, members, strict=True):
                 self.storage.write(f"jobs/{job_id}/files/{name}", path.read_bytes())
+        self._note_created(names, job_id)
         return self.list_files(job_id)
 
     def _check_file(self, relative: str, content: bytes, others: set[str]) -> None:
@@ -233,11 +313,19 @@ class JobService:
             "tags": job.get("tags", {}),
             "trainingParameters": job.get("trainingParameters", {}),
         }
+        with contextlib.suppress(ApiError):  # a queued run keeps its description
+            queued = self.get_run(job_id, run_id)
+            record["description"] = queued.get("description", "")
+            if queued.get("status") == "canceled":  # canceled in the queue (in AWS: before this invocation)
+                return queued
+        if run_id in self._canceled:  # canceled while it waited in the queue
+            self._canceled.discard(run_id)
+            return self._finish(job_id, record, "canceled", None, "run canceled before it started\n", started)
         self._save_run(job_id, record)
         log_key = f"jobs/{job_id}/runs/{run_id}/log.txt"
         with tempfile.TemporaryDirectory(prefix=f"{RUN_FOLDER_PREFIX}{run_id}-") as scratch:
             folder, output = Path(scratch) / "job", Path(scratch) / "output"
-            for name in job["items"]:
+            for name in (item["filePath"] for item in job["items"]):
                 target = folder / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.read_file(job_id, name))
@@ -248,6 +336,15 @@ class JobService:
                 if deployment_id and loaded.metadata.parameter("DEPLOYMENT"):
                     layers.append({"DEPLOYMENT": deployment_id})
                 parameters = resolve(loaded.metadata, *layers, credentials=self.credentials)
+                bundle = catalogue.resource_bundle(job.get("resourceBundleId"))
+                limits = dataclasses.replace(
+                    self.limits, memory_bytes=bundle.memory_bytes, cpu_count=max(1, int(bundle.cpu_count))
+                )
+                installed = ""
+                if (folder / REQUIREMENTS).is_file() and self.executor is not None:
+                    installed = "requirements.txt: in AWS the runner image holds the packages (none installed)\n"
+                elif (folder / REQUIREMENTS).is_file():
+                    installed = install_requirements(folder, str(job.get("networkAccess", "public")))
             except ApiError as exc:
                 return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
             env = {**self.extra_environment, **environment(parameters)}
@@ -278,17 +375,22 @@ class JobService:
                     on_line=on_line,
                     output_dir=output,
                     platform_isolated=self.platform_isolated,
-                    limits=self.limits,
+                    limits=limits,
                     on_log=lambda text: self.storage.write(log_key, text),
                     run_name=run_id,
+                    on_start=lambda process: self._started(run_id, process),
                 )
             except ApiError as exc:
                 return self._finish(job_id, record, "failed", None, f"run refused: {exc.message}\n", started)
             finally:
+                self._processes.pop(run_id, None)
                 if token_name is not None:
                     revoke_run_token(self.storage, token_name)
             record["exitCode"] = result.exit_code
-            log = result.log
+            log = installed + result.log
+            if run_id in self._canceled:
+                self._canceled.discard(run_id)
+                return self._finish(job_id, record, "canceled", result.exit_code, log + "run canceled\n", started)
             log += self._store_artifacts(job_id, record, output)
             if result.status == "succeeded":
                 log += self._collect_outputs(record, output, deployment_id if policy else None, policy)
@@ -335,6 +437,9 @@ class JobService:
         self, job_id: str, record: dict[str, Any], status: str, exit_code: int | None, log: str, started: datetime
     ) -> dict[str, Any]:
         finished = utcnow()
+        with contextlib.suppress(ApiError):
+            if self.get_run(job_id, record["id"]).get("status") == "canceled":  # canceled from elsewhere (AWS)
+                status = "canceled"
         record.update(
             status=status,
             exitCode=exit_code,
@@ -429,6 +534,46 @@ class JobService:
         except StorageKeyError:
             return ""
 
+    def cancel_run(self, job_id: str, run_id: str) -> dict[str, Any]:
+        """Cancel a queued or running run: its whole process tree is ended (the sandbox's pid
+        namespace, or the job's session), and the run ends ``canceled``."""
+        record = self.get_run(job_id, run_id)
+        if record.get("status") in TERMINAL:
+            return record
+        self._canceled.add(run_id)
+        process = self._processes.get(run_id)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        elif record.get("status") == "queued" or self.launcher is not None:
+            # not started here: a queued run never starts; in AWS a running invocation cannot be
+            # stopped from outside, so the run is marked canceled and its result is not kept
+            self._canceled.discard(run_id)
+            record.update(status="canceled", finished=utcnow().isoformat())
+            self._save_run(job_id, record)
+        return self.get_run(job_id, run_id)
+
+    def _started(self, run_id: str, process: Any) -> None:
+        self._processes[run_id] = process
+        if run_id in self._canceled:  # canceled between its record and its process
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def update_run(self, job_id: str, run_id: str, description: Any) -> dict[str, Any]:
+        if not isinstance(description, str) or len(description) > 10000:
+            raise BadRequest("description must be a string of at most 10000 characters.")
+        record = self.get_run(job_id, run_id)
+        record["description"] = description
+        self._save_run(job_id, record)
+        return record
+
+    def delete_run_log(self, job_id: str, run_id: str) -> None:
+        self.get_run(job_id, run_id)
+        self.storage.delete(f"jobs/{job_id}/runs/{run_id}/log.txt")
+
+    def has_log(self, job_id: str, run_id: str) -> bool:
+        return self.storage.version(f"jobs/{self._id(job_id)}/runs/{self._id(run_id)}/log.txt") is not None
+
     # --- retraining policies ----------------------------------------------------------------
     def attach_policy(
         self,
@@ -469,6 +614,79 @@ class JobService:
         policies = [dict(load_yaml(self.storage.read(k))) for k in keys]
         return [p for p in policies if deployment_id is None or p["deploymentId"] == deployment_id]
 
+    def update_policy(self, policy_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a policy's schedule, tolerance, enabled flag or trigger (its schedule follows)."""
+        policy = self.get_policy(policy_id)
+        allowed = {"schedule", "tolerance", "enabled", "trigger", "parameterOverrides", "scheduleSpec"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise BadRequest(f"Unknown policy field {unknown[0][:60]!r}; editable: {', '.join(sorted(allowed))}.")
+        if "schedule" in changes:
+            if not isinstance(changes["schedule"], str):
+                raise BadRequest("schedule must be rate(...) or cron(...).")
+            parse_schedule(changes["schedule"])
+        if "tolerance" in changes:
+            tolerance = changes["tolerance"]
+            if not isinstance(tolerance, int | float) or isinstance(tolerance, bool) or tolerance < 0:
+                raise BadRequest("tolerance must be a number of 0 or more.")
+            changes["tolerance"] = float(tolerance)
+        if "enabled" in changes and not isinstance(changes["enabled"], bool):
+            raise BadRequest("enabled must be true or false.")
+        if "trigger" in changes:
+            changes["trigger"] = validate_trigger(changes["trigger"])
+        if "parameterOverrides" in changes:
+            check_by_reference(changes["parameterOverrides"])
+        policy.update(changes)
+        policy["updated"] = utcnow().isoformat()
+        self.storage.write(f"policies/{policy_id}.yaml", _dump(policy))
+        if self.schedules is not None:
+            self.schedules.upsert(policy)
+        return policy
+
+    def delete_policy(self, policy_id: str) -> None:
+        self.get_policy(policy_id)
+        if self.schedules is not None:
+            self.schedules.delete(policy_id)
+        self.storage.delete(f"policies/{policy_id}.yaml")
+
+    # --- job schedules (the client's /customJobs/{id}/schedules/): policies without a deployment --
+    def create_schedule(
+        self, job_id: str, cron: str, spec: dict[str, Any], overrides: dict[str, Any]
+    ) -> dict[str, Any]:
+        parse_schedule(cron)
+        self.get_job(job_id)
+        check_by_reference(overrides)
+        now = utcnow().isoformat()
+        policy = {
+            "id": new_object_id(),
+            "kind": "jobSchedule",
+            "deploymentId": None,
+            "jobId": job_id,
+            "schedule": cron,
+            "scheduleSpec": spec,
+            "parameterOverrides": overrides,
+            "tolerance": 0.0,
+            "enabled": True,
+            "created": now,
+            "updated": now,
+            "lastRunAt": None,
+            "lastRunId": None,
+        }
+        self.storage.write(f"policies/{policy['id']}.yaml", _dump(policy))
+        if self.schedules is not None:
+            self.schedules.upsert(policy)
+        return policy
+
+    def list_schedules(self, job_id: str) -> list[dict[str, Any]]:
+        self.get_job(job_id)
+        return [p for p in self.list_policies() if p.get("kind") == "jobSchedule" and p["jobId"] == job_id]
+
+    def get_schedule(self, job_id: str, schedule_id: str) -> dict[str, Any]:
+        policy = self.get_policy(schedule_id)
+        if policy.get("kind") != "jobSchedule" or policy.get("jobId") != job_id:
+            raise NotFound(f"Schedule {schedule_id} of job {job_id} was not found.")
+        return policy
+
     def get_policy(self, policy_id: str) -> dict[str, Any]:
         try:
             return dict(load_yaml(self.storage.read(f"policies/{self._id(policy_id)}.yaml")))
@@ -480,7 +698,10 @@ class JobService:
     ) -> dict[str, Any]:
         """Run a policy's job for its deployment; ``at`` is the schedule time it ran for."""
         policy = self.get_policy(policy_id)
-        run = self.start_run(policy["jobId"], deployment_id=policy["deploymentId"], policy=policy, on_line=on_line)
+        values = policy.get("parameterOverrides") or {}
+        run = self.start_run(
+            policy["jobId"], values, deployment_id=policy["deploymentId"], policy=policy, on_line=on_line
+        )
         policy.update(lastRunAt=(at.isoformat() if at else run["created"]), lastRunId=run["id"])
         self.storage.write(f"policies/{policy_id}.yaml", _dump(policy))
         return run

@@ -48,6 +48,10 @@ class Storage(ABC):
     def list(self, prefix: str) -> list[str]:
         """Keys under a prefix, sorted."""
 
+    def delete(self, key: str) -> None:
+        """Remove the object; absent is fine (deleting a job removes what it left)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete {key}")
+
     def stream(self, key: str, chunk_bytes: int = 1024 * 1024) -> Iterator[bytes]:
         """The object in pieces (a run's log is served this way, never read whole where the
         backend can stream). Raises StorageKeyError, before the first piece, when absent."""

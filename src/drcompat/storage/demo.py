@@ -56,6 +56,9 @@ class WithoutDemoTokens(Storage):
     def write(self, key: str, data: bytes) -> None:
         self.inner.write(key, data)
 
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
     def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
         data, precondition = self.inner.read_for_update(key)  # the precondition is the stored object's
         if data is not None and key == DEPLOYMENTS_KEY:

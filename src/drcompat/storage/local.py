@@ -59,6 +59,9 @@ class LocalStorage(Storage):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     @contextmanager
     def _locked(self, key: str) -> Iterator[Path]:
         """An exclusive lock per key (flock: held per open file, so threads and processes alike)."""

@@ -44,6 +44,9 @@ class OverlayStorage(Storage):
     def write(self, key: str, data: bytes) -> None:
         self.upper.write(key, data)
 
+    def delete(self, key: str) -> None:
+        self.upper.delete(key)  # the lower layer is read-only
+
     def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
         """The upper object when there is one; else the lower's bytes, on condition upper stays absent."""
         data, precondition = self.upper.read_for_update(key)

@@ -102,6 +102,9 @@ class S3Storage(Storage):
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # S3 PUTs are atomic
 
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
     def read_for_update(self, key: str) -> tuple[bytes | None, str | None]:
         try:
             response = self._call("get_object", key)
