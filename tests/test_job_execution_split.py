@@ -142,3 +142,56 @@ def test_logs_stream_from_the_bucket_in_pieces(split):
     assert [len(p) for p in pieces] == [1024 * 1024, 1024 * 1024, 5] and b"".join(pieces) == log
     with pytest.raises(StorageKeyError):
         split.storage.stream("jobs/a/runs/b/none.txt")
+
+
+class NamingLambda(FakeLambda):
+    """Also records which function each run was sent to."""
+
+    def __init__(self, handler):
+        super().__init__(handler)
+        self.names: list[str] = []
+
+    def invoke(self, FunctionName, InvocationType, Payload):
+        self.names.append(FunctionName)
+        return super().invoke(FunctionName, InvocationType, Payload)
+
+
+def test_each_resource_bundle_runs_in_the_function_of_its_size(split, monkeypatch):
+    from drcompat.jobs.environments import resource_bundles
+
+    sized = {b.id: f"stack-jobexec-{b.id.replace('.', '-')}" for b in resource_bundles()}
+    fake = NamingLambda(exec_handler(monkeypatch))
+    split.jobs.executor = LambdaExecutor(
+        "stack-jobexec", split.bucket, s3=split.s3, lambda_client=fake, functions=sized
+    )
+    job = split.jobs.create_job("sized", {"run.sh": b"echo sized\n", "metadata.yaml": METADATA})
+    for bundle in ("cpu.large", "cpu.micro"):
+        split.jobs.update_job(job["id"], resourceBundleId=bundle)
+        assert split.jobs.start_run(job["id"])["status"] == "succeeded"
+    split.jobs.update_job(job["id"], resourceBundleId=None)  # no bundle: the default one (cpu.small)
+    split.jobs.start_run(job["id"])
+    assert fake.names == ["stack-jobexec-cpu-large", "stack-jobexec-cpu-micro", "stack-jobexec-cpu-small"]
+
+
+def test_the_template_has_an_execution_function_per_bundle_the_runner_may_invoke():
+    import yaml
+
+    from drcompat.jobs.environments import resource_bundles
+    from test_front_doors import CfnLoader
+
+    resources = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)["Resources"]
+    runner = resources["JobRunnerFunction"]["Properties"]
+    mapping = json.loads(runner["Environment"]["Variables"]["DRC_JOBEXEC_FUNCTIONS"]["Sub"])
+    invocable = {
+        p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in runner["Policies"] if "LambdaInvokePolicy" in p
+    }
+    for bundle in resource_bundles():
+        (logical,) = [
+            name
+            for name, resource in resources.items()
+            if resource["Properties"].get("FunctionName") == {"Sub": mapping[bundle.id]}
+        ]
+        function = resources[logical]["Properties"]
+        assert function["MemorySize"] == bundle.lambda_memory_mb
+        assert function["Policies"] == []  # user code: no permission beyond its logs
+        assert logical in invocable

@@ -44,18 +44,37 @@ def build_handler() -> Any:
 
 
 class LambdaExecutor:
-    """Runs a job in the execution function; called like ``run_job``."""
+    """Runs a job in the execution function; called like ``run_job``. Each resource bundle may have
+    an execution function of its own size (Lambda memory, and the CPU that comes with it)."""
 
-    def __init__(self, function_name: str, bucket: str, prefix: str = "", s3: Any = None, lambda_client: Any = None):
+    def __init__(
+        self,
+        function_name: str,
+        bucket: str,
+        prefix: str = "",
+        s3: Any = None,
+        lambda_client: Any = None,
+        functions: dict[str, str] | None = None,
+    ):
         import boto3
         from botocore.config import Config
 
         self.function_name = function_name
+        self.functions = functions or {}  # resource bundle id -> the execution function of that size
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.s3 = s3 or boto3.client("s3")
         long_wait = Config(read_timeout=900, connect_timeout=5, retries={"max_attempts": 0})
         self.lambda_client = lambda_client or boto3.client("lambda", config=long_wait)
+
+    def function_for(self, limits: JobLimits) -> str:
+        """The function sized for the run's resource bundle (its memory), else the default one."""
+        from drcompat.jobs.environments import resource_bundles
+
+        for bundle in resource_bundles():
+            if bundle.memory_bytes == limits.memory_bytes and bundle.id in self.functions:
+                return self.functions[bundle.id]
+        return self.function_name
 
     def __call__(
         self,
@@ -96,7 +115,9 @@ class LambdaExecutor:
                 "secrets": secrets or [],
             }
             response = self.lambda_client.invoke(
-                FunctionName=self.function_name, InvocationType="RequestResponse", Payload=json.dumps(request).encode()
+                FunctionName=self.function_for(limits),
+                InvocationType="RequestResponse",
+                Payload=json.dumps(request).encode(),
             )
             answer = json.loads(response["Payload"].read() or b"{}")
             if response.get("FunctionError") or answer.get("status") == "refused":

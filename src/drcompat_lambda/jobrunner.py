@@ -13,6 +13,7 @@ the custom-jobs API can be routed here; runs it starts finish within this invoca
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -75,7 +76,8 @@ def build_handler() -> Any:
         from drcompat_lambda.jobexec import LambdaExecutor
 
         s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
-        executor = LambdaExecutor(exec_function, settings.bucket, settings.bucket_prefix, s3=s3)
+        sized = json.loads(os.environ.get("DRC_JOBEXEC_FUNCTIONS") or "{}")  # bundle id -> function name
+        executor = LambdaExecutor(exec_function, settings.bucket, settings.bucket_prefix, s3=s3, functions=sized)
     jobs = JobService(
         storage,
         credentials=credential_store(settings),
