@@ -1,0 +1,123 @@
+"""Plain numeric bodies parsed straight into the feature block answer byte for byte what the
+general (DataFrame) path answers, errors included; anything unusual takes the general path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import AUTH, MULTICLASS, REGRESSION, sample, url
+from drcompat.predict import PredictionService
+
+IRIS = sample("iris_multiclass")
+HEADER, *LINES = IRIS.decode().strip().split("\n")
+
+
+def big_iris(rows: int) -> bytes:
+    rng = np.random.default_rng(11)
+    picked = [LINES[i] for i in rng.integers(0, len(LINES), rows)]
+    return ("\n".join([HEADER, *picked]) + "\n").encode()
+
+
+# (body, content type, whether the direct block takes it)
+CASES = {
+    "csv": (IRIS, "text/csv", True),
+    "csv, one row": (f"{HEADER}\n{LINES[0]}\n".encode(), "text/csv", True),
+    "csv, columns reordered and an extra one": (
+        b"petal_width,extra,sepal_width,petal_length,sepal_length\n0.2,7,3.5,1.4,5.1\n2.3,-1e3,3.0,5.2,6.7\n",
+        "text/csv",
+        True,
+    ),
+    "csv, empty cells, CRLF, blank lines, integers": (
+        b"sepal_length,sepal_width,petal_length,petal_width\r\n5,,1.4,0.2\r\n\r\n,3.0,5.2,2\r\n",
+        "text/csv; charset=utf-8",
+        True,
+    ),
+    "csv, large (pandas' reader into one block)": (big_iris(3000), "text/csv", True),
+    "csv, large with empty cells": (big_iris(3000).replace(b"5.1,", b",", 50), "text/csv", True),
+    "csv, quoted": (b'sepal_length,sepal_width,petal_length,petal_width\n"5.1",3.5,1.4,0.2\n', "text/csv", False),
+    "csv, NA marker": (b"sepal_length,sepal_width,petal_length,petal_width\nNA,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, not a number": (b"sepal_length,sepal_width,petal_length,petal_width\n1e,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, infinity": (b"sepal_length,sepal_width,petal_length,petal_width\n1e999,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, text": (b"sepal_length,sepal_width,petal_length,petal_width\nabc,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, duplicate column": (
+        b"sepal_length,sepal_width,petal_length,petal_width,petal_width\n1,2,3,4,5\n",
+        "text/csv",
+        False,
+    ),
+    "csv, missing column": (b"sepal_length,sepal_width,petal_length\n1,2,3\n", "text/csv", False),
+    "csv, short row": (b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3\n", "text/csv", False),
+    "csv, long row": (b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4,5\n", "text/csv", False),
+    "csv, header only": (b"sepal_length,sepal_width,petal_length,petal_width\n", "text/csv", False),
+    "csv, too many columns": (
+        (HEADER + "".join(f",x{i}" for i in range(20_000)) + "\n" + LINES[0] + ",1" * 20_000 + "\n").encode(),
+        "text/csv",
+        False,
+    ),
+    "json array": (
+        b'[{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2},'
+        b'{"sepal_length":6,"sepal_width":null,"petal_length":5.2,"petal_width":2.3,"x":"y"}]',
+        "application/json",
+        True,
+    ),
+    "json object": (b'{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}', "text/json", True),
+    "json, numeric strings": (
+        b'{"sepal_length":"5.1","sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}',
+        "application/json",
+        False,
+    ),
+    "json, boolean": (
+        b'{"sepal_length":true,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}',
+        "application/json",
+        False,
+    ),
+    "json, a row without a feature": (
+        b'[{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2},{"sepal_length":5.1}]',
+        "application/json",
+        False,
+    ),
+    "json, malformed": (b'{"sepal_length":', "application/json", False),
+    "empty": (b"  \n", "text/csv", False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_direct_block_answers_as_the_general_path(client, monkeypatch, name):
+    body, content_type, direct = CASES[name]
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": content_type}
+    answers = []
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(MULTICLASS), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(MULTICLASS), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+        answers.append(fast)
+    assert taken == [True, True] if direct else True not in taken  # (a 413 or malformed JSON: no call)
+    if direct:
+        assert answers[0].status_code == 200 and answers[0].json()["data"]
+    else:
+        assert answers[0].status_code in (200, 400, 413)
+
+
+def test_direct_block_keeps_humility_and_the_general_path_for_passthrough(client, monkeypatch):
+    """The regression deployment's humility rules see the same inputs; passthrough takes the general path."""
+    body = sample("diabetes_regression")
+    fast = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": "text/csv"})
+    monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+    general = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": "text/csv"})
+    assert fast.status_code == 200 and fast.content == general.content
+    assert any(row.get("humility") for row in fast.json()["data"])
+    monkeypatch.undo()
+    kept = client.post(
+        url(REGRESSION) + "?passthroughColumns=age", content=body, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    assert kept.status_code == 200 and kept.json()["data"][0]["passthroughValues"]["age"] == 60.0
