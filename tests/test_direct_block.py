@@ -55,6 +55,13 @@ CASES = {
         "text/csv",
         False,
     ),
+    "multipart file": (
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="rows.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n" + IRIS + b"\r\n--b0--\r\n",
+        "multipart/form-data; boundary=b0",
+        True,
+    ),
+    "multipart, no file part": (b"--b0--\r\n", "multipart/form-data; boundary=b0", False),
     "json array": (
         b'[{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2},'
         b'{"sepal_length":6,"sepal_width":null,"petal_length":5.2,"petal_width":2.3,"x":"y"}]',

@@ -20,7 +20,16 @@ from drcompat.capture import CaptureSink, ScoredBatch
 from drcompat.codecs.as_sent import AsSent
 from drcompat.codecs.cells import CellLimits
 from drcompat.codecs.json_codec import json_rows
-from drcompat.codecs.request import ALL_COLUMNS, CSV_TYPES, JSON_TYPES, decode_body, decode_request, split_content_type
+from drcompat.codecs.multipart import file_part
+from drcompat.codecs.request import (
+    ALL_COLUMNS,
+    CSV_TYPES,
+    JSON_TYPES,
+    MULTIPART,
+    decode_body,
+    decode_request,
+    split_content_type,
+)
 from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
 from drcompat.codecs.tensors import charset_is_utf8, csv_block, json_block
@@ -181,13 +190,19 @@ class PredictionService:
         ):
             return None
         mime, options = split_content_type(request.content_type)
-        if not charset_is_utf8(options) or not request.body.strip():
+        data = request.body
+        if mime == MULTIPART:  # a form's file part (``curl -F file=@rows.csv``), as decode_request finds it
+            data, part_type = file_part(data, options.get("boundary", ""))
+            mime, part_options = split_content_type(part_type or "text/csv")
+            options = {**options, **part_options}
+            mime = mime if mime in JSON_TYPES else "text/csv"
+        if not charset_is_utf8(options) or not data.strip():
             return None
         names = model.feature_names
         if mime in CSV_TYPES:
-            return csv_block(request.body, names, self.limits)
+            return csv_block(data, names, self.limits)
         if mime in JSON_TYPES:
-            return json_block(json_rows(request.body), names, self.limits)
+            return json_block(json_rows(data), names, self.limits)
         return None
 
     def _serve_block(
