@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import AUTH, MULTICLASS, REGRESSION, sample, url
+from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, sample, url
 from drcompat.predict import PredictionService
 
 IRIS = sample("iris_multiclass")
@@ -129,3 +129,62 @@ def test_direct_block_keeps_humility_and_the_general_path_for_passthrough(client
         url(REGRESSION) + "?passthroughColumns=age", content=body, headers={**AUTH, "Content-Type": "text/csv"}
     )
     assert kept.status_code == 200 and kept.json()["data"][0]["passthroughValues"]["age"] == 60.0
+
+
+DIABETES = sample("diabetes_binary")
+D_HEADER, *D_LINES = DIABETES.decode().strip().split("\n")
+
+# The binary demo model has a categorical feature (sex): small plain CSV bodies become per-feature arrays.
+MIXED = {
+    "csv": (DIABETES, True),
+    "csv, one row, columns reordered": (
+        b"bmi,sex,age,bp,s1,s2,s3,s4,s5,s6,extra\n32.1,female,60,83,179,119.4,42,4,4.4773,94,x y\n",
+        True,
+    ),
+    "csv, missing markers and numbers as categories": (
+        (
+            D_HEADER
+            + "\n"
+            + "\n".join(["60,NA,32.1,83,179,119.4,42,4,4.4773,94", "60,,32.1,,179,119.4,42,4,4.4773,94"])
+            + "\n"
+            + "61,1.0,25,89,185,120,46,4,4.5,92\n61,007,25,89,185,120,46,4,4.5,92\r\n"
+        ).encode(),
+        True,
+    ),
+    "csv, NA in a numeric column": (D_HEADER.encode() + b"\nNA,male,32.1,83,179,119.4,42,4,4.4773,94\n", False),
+    "csv, text in a numeric column": (D_HEADER.encode() + b"\nold,male,32.1,83,179,119.4,42,4,4.4773,94\n", False),
+    "csv, infinity": (D_HEADER.encode() + b"\ninf,male,32.1,83,179,119.4,42,4,4.4773,94\n", False),
+    "csv, quoted": (D_HEADER.encode() + b'\n60,"male",32.1,83,179,119.4,42,4,4.4773,94\n', False),
+    "csv, missing column": (b"age,bmi\n60,32.1\n", False),
+    "csv, short row": (D_HEADER.encode() + b"\n60,male,32.1\n", False),
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_per_feature_arrays_answer_as_the_general_path(client, monkeypatch, name):
+    body, direct = MIXED[name]
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": "text/csv"}
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    assert taken == [direct, direct]
+    assert fast.status_code == (200 if direct else fast.status_code)
+
+
+def test_missing_markers_are_pandas_own():
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from drcompat.codecs.tensors import NA_TEXT
+
+    assert NA_TEXT == STR_NA_VALUES

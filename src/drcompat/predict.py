@@ -32,7 +32,7 @@ from drcompat.codecs.request import (
 )
 from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
-from drcompat.codecs.tensors import charset_is_utf8, csv_block, json_block
+from drcompat.codecs.tensors import charset_is_utf8, csv_block, csv_columns, json_block
 from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
@@ -176,16 +176,16 @@ class PredictionService:
 
     def direct_block(
         self, request: PredictionRequest, deployment: Deployment, model: OnnxModel, params: PredictionParams
-    ) -> np.ndarray | None:
-        """The features of a plain numeric body parsed straight into one float block, when nothing
-        about the request needs its other columns (see ``codecs.tensors``); None: the general path."""
+    ) -> np.ndarray | dict[str, np.ndarray] | None:
+        """The features of a plain body parsed straight into one float block (all-numeric models)
+        or per-feature arrays (small CSV bodies for models with text features), when nothing about
+        the request needs its other columns (see ``codecs.tensors``); None: the general path."""
         meta = model.metadata
         if (
             params.passthrough_all
             or params.passthrough_columns
             or (meta.exposure is not None and not params.exclude_adjusted)
             or wants_association(deployment)
-            or any(f.type != "numeric" for f in meta.features)
             or request.content_encoding not in (None, "", "identity")
         ):
             return None
@@ -199,6 +199,10 @@ class PredictionService:
         if not charset_is_utf8(options) or not data.strip():
             return None
         names = model.feature_names
+        if any(f.type != "numeric" for f in meta.features):
+            if mime not in CSV_TYPES:
+                return None
+            return csv_columns(data, [(f.name, f.type == "numeric") for f in meta.features], self.limits)
         if mime in CSV_TYPES:
             return csv_block(data, names, self.limits)
         if mime in JSON_TYPES:
@@ -212,12 +216,17 @@ class PredictionService:
         deployment: Deployment,
         model: OnnxModel,
         params: PredictionParams,
-        block: np.ndarray,
+        block: np.ndarray | dict[str, np.ndarray],
     ) -> tuple[Answer, str]:
         """The rest of ``_serve`` for a direct block: the same scoring, checks, humility and capture."""
-        trace.rows = len(block)
-        columns = dict(zip(model.feature_names, np.ascontiguousarray(block.T), strict=True))
-        feeds = model.block_feeds(block)
+        feeds = None
+        if isinstance(block, dict):
+            columns = block
+            trace.rows = len(next(iter(block.values())))
+        else:
+            trace.rows = len(block)
+            columns = dict(zip(model.feature_names, np.ascontiguousarray(block.T), strict=True))
+            feeds = model.block_feeds(block)
         started = time.perf_counter()
         result = self.score(model, deployment, None, columns, params, feeds=feeds)
         trace.execution_ms = (time.perf_counter() - started) * 1000.0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -135,3 +136,77 @@ def json_block(rows: list[dict[str, Any]], names: Sequence[str], limits: CellLim
 
 def charset_is_utf8(params: dict[str, str]) -> bool:
     return params.get("charset", "utf-8").strip().lower() in UTF8
+
+
+# Models with text (categorical) features take one array per feature. Small plain CSV bodies are
+# split here: a numeric cell must be a plain decimal number (or empty: missing), a categorical cell
+# is its text, and pandas' missing-value markers (its default list) become "" as pandas reads them.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NA_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+MIXED_CELLS = 20_000  # above this pandas' reader is the better tool
+
+
+def csv_columns(
+    data: bytes, features: Sequence[tuple[str, bool]], limits: CellLimits | None
+) -> dict[str, np.ndarray] | None:
+    """Per-feature arrays (``(name, numeric)`` pairs) of a small plain CSV body, or None."""
+    if b'"' in data or data.startswith(codecs.BOM_UTF8) or len(data) > MIXED_CELLS * 64:
+        return None
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = [line for line in text.split("\n") if line]
+    if len(lines) < 2 or any(not line.strip() for line in lines):
+        return None  # no rows, or a line of spaces (pandas' blank-line rules decide)
+    header = lines[0].split(",")
+    width = len(header)
+    rows = len(lines) - 1
+    if "" in header or len(set(header)) != width or rows * width > MIXED_CELLS or not _fits(limits, rows, width):
+        return None
+    cells = [line.split(",") for line in lines[1:]]
+    if any(len(row) != width for row in cells):
+        return None
+    position = {name: j for j, name in enumerate(header)}
+    columns: dict[str, np.ndarray] = {}
+    for name, numeric in features:
+        j = position.get(name)
+        if j is None:
+            return None
+        values = [row[j] for row in cells]
+        if numeric:
+            if not all(not v or (NUMBER.fullmatch(v) and len(v) < 19) for v in values):
+                return None  # text, NA markers, 20-digit integers: the general path decides
+            array = np.array([float(v) if v else np.nan for v in values], dtype=np.float64)
+            if np.isinf(array).any():
+                return None
+            columns[name] = array
+        else:
+            columns[name] = np.array(["" if v in NA_TEXT else v for v in values], dtype=object)
+    return columns
