@@ -4,6 +4,7 @@ general (DataFrame) path answers, errors included; anything unusual takes the ge
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, sample, url
@@ -160,9 +161,20 @@ MIXED = {
 }
 
 
-@pytest.mark.parametrize("name", list(MIXED))
+ROW = {"age": 60, "sex": "male", "bmi": 32.1, "bp": 83.0, "s1": 179, "s2": 119.4, "s3": 42, "s4": 4, "s5": 4.4773}
+MIXED_JSON = {
+    "json": (orjson.dumps([{**ROW, "s6": 94}, {**ROW, "sex": None, "s6": None}, {**ROW, "sex": "007", "s6": 1}]), True),
+    "json, one object": (orjson.dumps({**ROW, "s6": 94.0, "extra": [1]}), True),
+    "json, a number as category": (orjson.dumps({**ROW, "sex": 1.0, "s6": 94}), False),
+    "json, text in a numeric feature": (orjson.dumps({**ROW, "s6": "94"}), False),
+    "json, a feature missing": (orjson.dumps(ROW), False),
+}
+
+
+@pytest.mark.parametrize("name", [*MIXED, *MIXED_JSON])
 def test_per_feature_arrays_answer_as_the_general_path(client, monkeypatch, name):
-    body, direct = MIXED[name]
+    body, direct = MIXED.get(name) or MIXED_JSON[name]
+    content_type = "application/json" if name in MIXED_JSON else "text/csv"
     taken: list[bool] = []
     original = PredictionService.direct_block
 
@@ -171,7 +183,7 @@ def test_per_feature_arrays_answer_as_the_general_path(client, monkeypatch, name
         taken.append(block is not None)
         return block
 
-    headers = {**AUTH, "Content-Type": "text/csv"}
+    headers = {**AUTH, "Content-Type": content_type}
     for accept in ("application/json", "text/csv"):
         monkeypatch.setattr(PredictionService, "direct_block", spy)
         fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})

@@ -32,7 +32,7 @@ from drcompat.codecs.request import (
 )
 from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
-from drcompat.codecs.tensors import charset_is_utf8, csv_block, csv_columns, json_block
+from drcompat.codecs.tensors import charset_is_utf8, csv_block, csv_columns, json_block, json_columns
 from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
@@ -200,9 +200,12 @@ class PredictionService:
             return None
         names = model.feature_names
         if any(f.type != "numeric" for f in meta.features):
-            if mime not in CSV_TYPES:
-                return None
-            return csv_columns(data, [(f.name, f.type == "numeric") for f in meta.features], self.limits)
+            features = [(f.name, f.type == "numeric") for f in meta.features]
+            if mime in CSV_TYPES:
+                return csv_columns(data, features, self.limits)
+            if mime in JSON_TYPES:
+                return json_columns(json_rows(data), features, self.limits)
+            return None
         if mime in CSV_TYPES:
             return csv_block(data, names, self.limits)
         if mime in JSON_TYPES:

@@ -210,3 +210,30 @@ def csv_columns(
         else:
             columns[name] = np.array(["" if v in NA_TEXT else v for v in values], dtype=object)
     return columns
+
+
+def json_columns(
+    rows: list[dict[str, Any]], features: Sequence[tuple[str, bool]], limits: CellLimits | None
+) -> dict[str, np.ndarray] | None:
+    """Per-feature arrays of JSON rows: numeric features numbers or null, text features strings
+    or null (null: ""); anything else (numbers as categories, booleans) takes the general path."""
+    numeric = [name for name, is_numeric in features if is_numeric]
+    block = json_block(rows, numeric, limits) if numeric else None
+    if numeric and block is None:
+        return None
+    if not numeric and not _fits(limits, len(rows), len(set().union(*rows)) if rows else 0):
+        return None
+    columns: dict[str, np.ndarray] = {}
+    for name, is_numeric in features:
+        if is_numeric:
+            assert block is not None
+            columns[name] = np.ascontiguousarray(block[:, numeric.index(name)])
+            continue
+        try:
+            values = [row[name] for row in rows]
+        except KeyError:
+            return None
+        if not all(type(v) is str or v is None for v in values):
+            return None
+        columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
+    return columns if rows else None
