@@ -178,7 +178,7 @@ class PredictionService:
         self, request: PredictionRequest, deployment: Deployment, model: OnnxModel, params: PredictionParams
     ) -> np.ndarray | dict[str, np.ndarray] | None:
         """The features of a plain body parsed straight into one float block (all-numeric models)
-        or per-feature arrays (small CSV bodies for models with text features), when nothing about
+        or per-feature arrays (small bodies for models with text features), when nothing about
         the request needs its other columns (see ``codecs.tensors``); None: the general path."""
         meta = model.metadata
         if (
