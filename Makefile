@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test sandbox-tool lint unit bench bench-explain bench-coldstart bench-batch models clean build sizes build-check cost
+.PHONY: serve test sandbox-tool lint unit bench bench-http bench-explain bench-coldstart bench-batch models clean build sizes build-check cost
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py
 	$(BIN)/python benchmarks/bench_lambda.py
+	$(BIN)/python benchmarks/bench_http.py
+
+## Requests per second over HTTP against DRUM (1.18.1, its own venv under .bench/peers) on GBM
+## ONNX models 30 and 300 features wide, 1 and 500 rows (part of `make bench`).
+bench-http: $(STAMP)
+	$(BIN)/python benchmarks/bench_http.py
 
 ## Print dollars per million predictions per front door and architecture (measures durations first).
 cost: $(STAMP)

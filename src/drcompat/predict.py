@@ -19,9 +19,20 @@ from drcompat.auth import authenticate, authorize, token_from_header
 from drcompat.capture import CaptureSink, ScoredBatch
 from drcompat.codecs.as_sent import AsSent
 from drcompat.codecs.cells import CellLimits
-from drcompat.codecs.request import ALL_COLUMNS, decode_body, decode_request
+from drcompat.codecs.json_codec import json_rows
+from drcompat.codecs.multipart import file_part
+from drcompat.codecs.request import (
+    ALL_COLUMNS,
+    CSV_TYPES,
+    JSON_TYPES,
+    MULTIPART,
+    decode_body,
+    decode_request,
+    split_content_type,
+)
 from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
+from drcompat.codecs.tensors import charset_is_utf8, csv_block, csv_columns, json_block, json_columns
 from drcompat.config import Settings
 from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
@@ -130,6 +141,10 @@ class PredictionService:
         if model.time_series is not None:
             return self._serve_time_series(request, trace, deployment, model, explain)
         params = parse_explanation_params(request.query) if explain else parse_prediction_params(request.query)
+        if not explain:
+            block = self.direct_block(request, deployment, model, params)
+            if block is not None:
+                return self._serve_block(request, trace, deployment, model, params, block)
         decoded = decode_request(
             request.body,
             request.content_type,
@@ -155,6 +170,72 @@ class PredictionService:
             result.explanations = explain_rows(
                 model, frame, columns, result, params, settings.explain_max_evaluations, settings.explain_max_batch
             )
+        if wants_csv(request.accept):
+            return self.csv_answer(result), CSV_MEDIA
+        return encode_json(result), JSON_MEDIA
+
+    def direct_block(
+        self, request: PredictionRequest, deployment: Deployment, model: OnnxModel, params: PredictionParams
+    ) -> np.ndarray | dict[str, np.ndarray] | None:
+        """The features of a plain body parsed straight into one float block (all-numeric models)
+        or per-feature arrays (small bodies for models with text features), when nothing about
+        the request needs its other columns (see ``codecs.tensors``); None: the general path."""
+        meta = model.metadata
+        if (
+            params.passthrough_all
+            or params.passthrough_columns
+            or (meta.exposure is not None and not params.exclude_adjusted)
+            or wants_association(deployment)
+            or request.content_encoding not in (None, "", "identity")
+        ):
+            return None
+        mime, options = split_content_type(request.content_type)
+        data = request.body
+        if mime == MULTIPART:  # a form's file part (``curl -F file=@rows.csv``), as decode_request finds it
+            data, part_type = file_part(data, options.get("boundary", ""))
+            mime, part_options = split_content_type(part_type or "text/csv")
+            options = {**options, **part_options}
+            mime = mime if mime in JSON_TYPES else "text/csv"
+        if not charset_is_utf8(options) or not data.strip():
+            return None
+        names = model.feature_names
+        if any(f.type != "numeric" for f in meta.features):
+            features = [(f.name, f.type == "numeric") for f in meta.features]
+            if mime in CSV_TYPES:
+                return csv_columns(data, features, self.limits)
+            if mime in JSON_TYPES:
+                return json_columns(json_rows(data), features, self.limits)
+            return None
+        if mime in CSV_TYPES:
+            return csv_block(data, names, self.limits)
+        if mime in JSON_TYPES:
+            return json_block(json_rows(data), names, self.limits)
+        return None
+
+    def _serve_block(
+        self,
+        request: PredictionRequest,
+        trace: Trace,
+        deployment: Deployment,
+        model: OnnxModel,
+        params: PredictionParams,
+        block: np.ndarray | dict[str, np.ndarray],
+    ) -> tuple[Answer, str]:
+        """The rest of ``_serve`` for a direct block: the same scoring, checks, humility and capture."""
+        feeds = None
+        if isinstance(block, dict):
+            columns = block
+            trace.rows = len(next(iter(block.values())))
+        else:
+            trace.rows = len(block)
+            columns = dict(zip(model.feature_names, np.ascontiguousarray(block.T), strict=True))
+            feeds = model.block_feeds(block)
+        started = time.perf_counter()
+        result = self.score(model, deployment, None, columns, params, feeds=feeds)
+        trace.execution_ms = (time.perf_counter() - started) * 1000.0
+        self.apply_humility(deployment, model, columns, result)
+        if self.sink is not None:
+            self.capture(self.sink, deployment, model, columns, result, None)
         if wants_csv(request.accept):
             return self.csv_answer(result), CSV_MEDIA
         return encode_json(result), JSON_MEDIA
@@ -198,28 +279,32 @@ class PredictionService:
         self,
         model: OnnxModel,
         deployment: Deployment,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | None,
         columns: dict[str, np.ndarray],
         params: PredictionParams,
         as_sent: AsSent | None = None,
+        feeds: dict[str, np.ndarray] | None = None,
     ) -> PredictionResult:
+        """Score the batch (``feeds``: the model's inputs when already built; ``frame`` None: a
+        direct block, which never needs passthrough or exposure columns)."""
         meta = model.metadata
         try:
-            scores = model.predict(columns)
+            scores = model.run(feeds) if feeds is not None else model.predict(columns)
         except MetadataError as exc:
             raise ModelError(f"Model {meta.model_id} produced output that does not match its metadata.") from exc
         check_scored(scores, columns)
-        result = PredictionResult(metadata=meta, rows=len(frame), extra=scores.extra)
+        rows = len(frame) if frame is not None else len(next(iter(columns.values())))
+        result = PredictionResult(metadata=meta, rows=rows, extra=scores.extra)
         check_finite_outputs(scores.values, scores.probabilities)
         if as_sent is not None:
             result.passthrough = as_sent.text
             result.passthrough_tokens = as_sent.json_objects()
-        else:
+        elif frame is not None:
             result.passthrough = passthrough_frame(frame, params)
         if meta.target_type is TargetType.REGRESSION:
             result.values = scores.values
             if meta.exposure is not None and not params.exclude_adjusted:
-                assert scores.values is not None
+                assert scores.values is not None and frame is not None
                 result.adjusted = scores.values * exposure_column(frame, meta.exposure.column)
             return result
         assert scores.probabilities is not None
@@ -264,6 +349,12 @@ class PredictionService:
         result.humility = evaluate_humility(
             deployment.humility_rules, model.metadata, columns, output, result.threshold
         )
+
+
+def wants_association(deployment: Deployment) -> bool:
+    """Whether the deployment names an association id column (the same test as below)."""
+    setting = deployment.settings.get("associationId")
+    return isinstance(setting, dict) and isinstance(setting.get("columnNames"), list) and bool(setting["columnNames"])
 
 
 def association_column(deployment: Deployment, frame: pd.DataFrame) -> np.ndarray | None:

@@ -1,6 +1,6 @@
 """Run the service locally with uvicorn over the local bucket folder (no AWS needed).
 
-PORT=8080 python -m drcompat.api.server
+PORT=8080 python -m drcompat.api.server      # WORKERS=2: one process per worker (see the README)
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from drcompat.api.app import PREFIX, create_app
 from drcompat.api.protocol import protocol_class
@@ -61,6 +62,23 @@ def main() -> None:
         flush=True,
     )
     config = uvicorn_config(app, settings, host, port, os.environ.get("LOG_LEVEL", "info"))
+    workers = int(os.environ.get("WORKERS", "1") or "1")
+    if workers > 1:  # one process per worker (e.g. one per core in a container), same limits each
+        del app
+        config = uvicorn.Config(
+            "drcompat.api.workers:app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=config.log_level,
+            http="drcompat.api.workers:Protocol",
+            h11_max_incomplete_event_size=config.h11_max_incomplete_event_size,
+            timeout_keep_alive=config.timeout_keep_alive,
+            limit_concurrency=None,
+        )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
     uvicorn.Server(config).run()
 
 

@@ -98,6 +98,22 @@ class OnnxModel:
         self.main_output = name
         self.output_names = [name, *meta.extra_outputs]
 
+    @property
+    def feature_names(self) -> list[str]:
+        names: list[str] | None = getattr(self, "_feature_names", None)
+        if names is None:
+            names = self._feature_names = [f.name for f in self.metadata.features]
+        return names
+
+    def block_feeds(self, block: np.ndarray) -> dict[str, np.ndarray]:
+        """Model inputs from a float64 block (rows x features, feature order) of numeric features."""
+        if self.layout == "matrix":
+            return {self.matrix_input: np.ascontiguousarray(block, dtype=self.matrix_dtype)}
+        return {
+            name: np.ascontiguousarray(block[:, j], dtype=self.column_dtypes[name]).reshape(-1, 1)
+            for j, name in enumerate(self.feature_names)
+        }
+
     def feeds(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Model inputs from feature columns already coerced to their types (see ``features``)."""
         names = [f.name for f in self.metadata.features]

@@ -1,0 +1,239 @@
+"""Plain numeric request bodies straight into the model's feature block, with no DataFrame.
+
+Most prediction requests are a few rows of numbers: building a DataFrame and then one ``Series``
+per feature costs far more than scoring them (about 0.1 ms per feature). This reader takes only
+the plain case and answers ``None`` for anything else, so the general path in ``codecs.request``
+and ``features`` keeps deciding every other case and every error message:
+
+* CSV: UTF-8, no quotes, no byte order mark, one header line of unique non-empty names, and data
+  rows made only of digits, ``.``, ``e``/``E``, signs and commas, each with exactly the header's
+  field count (an empty cell is a missing value, as pandas reads it);
+* JSON: the objects' feature values are numbers or ``null``, and every object has every feature.
+
+What it returns is exactly what the general path would compute for the same body: a float64
+block (rows x features, in the model's feature order). Small and mid-sized CSV bodies are read by
+numpy's C reader (no fixed cost); large ones still by pandas' C reader, which wins there, but into
+one float block instead of a column at a time.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from drcompat.codecs.cells import CellLimits
+
+NUMERIC_BYTES = b"0123456789.eE+-,\n"
+# numpy's reader has no fixed cost but a higher cost per cell than pandas' C reader, whose fixed
+# cost grows with the column count: measured, numpy's wins below about 19,000 + 440 x columns cells.
+LOADTXT_CELLS = 19_000
+LOADTXT_CELLS_PER_COLUMN = 440
+UTF8 = ("utf-8", "utf8", "ascii", "us-ascii")
+
+
+def _fits(limits: CellLimits | None, rows: int, columns: int) -> bool:
+    return limits is None or (columns <= limits.max_columns and rows * columns <= limits.max_cells)
+
+
+def csv_block(data: bytes, names: Sequence[str], limits: CellLimits | None) -> np.ndarray | None:
+    """The features of a plain numeric CSV body as a float64 block, or None for the general path."""
+    if b'"' in data or data.startswith(codecs.BOM_UTF8):
+        return None
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            return None  # a lone CR is a line end to pandas
+    end = data.find(b"\n")
+    if end <= 0:
+        return None
+    try:
+        header = data[:end].decode("utf-8").split(",")
+    except UnicodeDecodeError:
+        return None
+    width = len(header)
+    if "" in header or len(set(header)) != width:
+        return None  # pandas names an empty header and renames a duplicate: the general path decides
+    body = data[end + 1 :]
+    if body.translate(None, NUMERIC_BYTES) or not body.strip(b"\n"):
+        return None
+    if not _fits(limits, body.count(b"\n") + 1, width):
+        return None  # near the limit: the general path counts exactly
+    position = {name: j for j, name in enumerate(header)}
+    try:
+        index = [position[name] for name in names]
+    except KeyError:
+        return None
+    try:
+        if len(body) // 8 < LOADTXT_CELLS + LOADTXT_CELLS_PER_COLUMN * width:  # about 8 bytes a cell
+            block = _read_small(body, width)
+        else:
+            block = _read_large(data[: end + 1] + body, width)
+    except ValueError:
+        return None  # "1e", "-", "1.2.3", a short or long row: the general path names it
+    if not len(block):
+        return None
+    if index != list(range(width)):
+        block = block[:, index]
+    return block if not np.isinf(block).any() else None  # infinities: the general path refuses them
+
+
+def _read_small(body: bytes, width: int) -> np.ndarray:
+    """numpy's C reader, with empty cells read as missing values (as pandas reads them)."""
+    try:
+        block = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+    except ValueError:
+        if b",," not in body and b"\n," not in body and b",\n" not in body and b"," not in (body[:1], body[-1:]):
+            raise
+        # Empty cells are rare: only then spell them "nan" (twice for ",,,") and read again.
+        body = (b"\n" + body + b"\n").replace(b",,", b",nan,").replace(b",,", b",nan,")
+        body = body.replace(b"\n,", b"\nnan,").replace(b",\n", b",nan\n")
+        block = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+    if block.shape[1] != width:
+        raise ValueError("field count")
+    return block
+
+
+def _read_large(data: bytes, width: int) -> np.ndarray:
+    import pandas as pd  # only large bodies need it
+
+    try:
+        frame = pd.read_csv(io.BytesIO(data), sep=",", dtype=np.float64, low_memory=False)
+    except (pd.errors.ParserError, TypeError) as exc:
+        raise ValueError(str(exc)) from exc
+    if frame.shape[1] != width:
+        raise ValueError("field count")
+    return frame.to_numpy(dtype=np.float64)
+
+
+def json_block(rows: list[dict[str, Any]], names: Sequence[str], limits: CellLimits | None) -> np.ndarray | None:
+    """The features of JSON rows whose feature values are all numbers or null, or None."""
+    if not rows:
+        return None
+    keys = rows[0].keys()
+    width = len(keys)
+    for row in rows:
+        if row.keys() != keys:
+            width = len(set().union(*rows))
+            break
+    if not _fits(limits, len(rows), width):
+        return None
+    try:
+        values = [row[name] for row in rows for name in names]
+    except KeyError:
+        return None  # a row without a feature: pandas fills it in, the general path decides
+    for value in values:
+        kind = type(value)
+        if kind is not float and kind is not int and value is not None:
+            return None  # text, booleans, objects: the general path coerces or refuses them
+    block = np.array(values, dtype=np.float64).reshape(len(rows), len(names))
+    return block if not np.isinf(block).any() else None
+
+
+def charset_is_utf8(params: dict[str, str]) -> bool:
+    return params.get("charset", "utf-8").strip().lower() in UTF8
+
+
+# Models with text (categorical) features take one array per feature. Small plain CSV bodies are
+# split here: a numeric cell must be a plain decimal number (or empty: missing), a categorical cell
+# is its text, and pandas' missing-value markers (its default list) become "" as pandas reads them.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NA_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+MIXED_CELLS = 20_000  # above this pandas' reader is the better tool
+
+
+def csv_columns(
+    data: bytes, features: Sequence[tuple[str, bool]], limits: CellLimits | None
+) -> dict[str, np.ndarray] | None:
+    """Per-feature arrays (``(name, numeric)`` pairs) of a small plain CSV body, or None."""
+    if b'"' in data or data.startswith(codecs.BOM_UTF8) or len(data) > MIXED_CELLS * 64:
+        return None
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:
+            return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = [line for line in text.split("\n") if line]
+    if len(lines) < 2 or any(not line.strip() for line in lines):
+        return None  # no rows, or a line of spaces (pandas' blank-line rules decide)
+    header = lines[0].split(",")
+    width = len(header)
+    rows = len(lines) - 1
+    if "" in header or len(set(header)) != width or rows * width > MIXED_CELLS or not _fits(limits, rows, width):
+        return None
+    cells = [line.split(",") for line in lines[1:]]
+    if any(len(row) != width for row in cells):
+        return None
+    position = {name: j for j, name in enumerate(header)}
+    columns: dict[str, np.ndarray] = {}
+    for name, numeric in features:
+        j = position.get(name)
+        if j is None:
+            return None
+        values = [row[j] for row in cells]
+        if numeric:
+            if not all(not v or (NUMBER.fullmatch(v) and len(v) < 19) for v in values):
+                return None  # text, NA markers, 20-digit integers: the general path decides
+            array = np.array([float(v) if v else np.nan for v in values], dtype=np.float64)
+            if np.isinf(array).any():
+                return None
+            columns[name] = array
+        else:
+            columns[name] = np.array(["" if v in NA_TEXT else v for v in values], dtype=object)
+    return columns
+
+
+def json_columns(
+    rows: list[dict[str, Any]], features: Sequence[tuple[str, bool]], limits: CellLimits | None
+) -> dict[str, np.ndarray] | None:
+    """Per-feature arrays of JSON rows: numeric features numbers or null, text features strings
+    or null (null: ""); anything else (numbers as categories, booleans) takes the general path."""
+    numeric = [name for name, is_numeric in features if is_numeric]
+    block = json_block(rows, numeric, limits) if numeric else None
+    if numeric and block is None:
+        return None
+    if not numeric and not _fits(limits, len(rows), len(set().union(*rows)) if rows else 0):
+        return None
+    columns: dict[str, np.ndarray] = {}
+    for name, is_numeric in features:
+        if is_numeric:
+            assert block is not None
+            columns[name] = np.ascontiguousarray(block[:, numeric.index(name)])
+            continue
+        try:
+            values = [row[name] for row in rows]
+        except KeyError:
+            return None
+        if not all(type(v) is str or v is None for v in values):
+            return None
+        columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
+    return columns if rows else None

@@ -1,0 +1,202 @@
+"""Plain numeric bodies parsed straight into the feature block answer byte for byte what the
+general (DataFrame) path answers, errors included; anything unusual takes the general path."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, sample, url
+from drcompat.predict import PredictionService
+
+IRIS = sample("iris_multiclass")
+HEADER, *LINES = IRIS.decode().strip().split("\n")
+
+
+def big_iris(rows: int) -> bytes:
+    rng = np.random.default_rng(11)
+    picked = [LINES[i] for i in rng.integers(0, len(LINES), rows)]
+    return ("\n".join([HEADER, *picked]) + "\n").encode()
+
+
+# (body, content type, whether the direct block takes it)
+CASES = {
+    "csv": (IRIS, "text/csv", True),
+    "csv, one row": (f"{HEADER}\n{LINES[0]}\n".encode(), "text/csv", True),
+    "csv, columns reordered and an extra one": (
+        b"petal_width,extra,sepal_width,petal_length,sepal_length\n0.2,7,3.5,1.4,5.1\n2.3,-1e3,3.0,5.2,6.7\n",
+        "text/csv",
+        True,
+    ),
+    "csv, empty cells, CRLF, blank lines, integers": (
+        b"sepal_length,sepal_width,petal_length,petal_width\r\n5,,1.4,0.2\r\n\r\n,3.0,5.2,2\r\n",
+        "text/csv; charset=utf-8",
+        True,
+    ),
+    "csv, large (numpy's reader)": (big_iris(3000), "text/csv", True),
+    "csv, larger (pandas' reader into one block)": (big_iris(30_000), "text/csv", True),
+    "csv, large with empty cells": (big_iris(3000).replace(b"5.1,", b",", 50), "text/csv", True),
+    "csv, quoted": (b'sepal_length,sepal_width,petal_length,petal_width\n"5.1",3.5,1.4,0.2\n', "text/csv", False),
+    "csv, NA marker": (b"sepal_length,sepal_width,petal_length,petal_width\nNA,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, not a number": (b"sepal_length,sepal_width,petal_length,petal_width\n1e,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, infinity": (b"sepal_length,sepal_width,petal_length,petal_width\n1e999,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, text": (b"sepal_length,sepal_width,petal_length,petal_width\nabc,3.5,1.4,0.2\n", "text/csv", False),
+    "csv, duplicate column": (
+        b"sepal_length,sepal_width,petal_length,petal_width,petal_width\n1,2,3,4,5\n",
+        "text/csv",
+        False,
+    ),
+    "csv, missing column": (b"sepal_length,sepal_width,petal_length\n1,2,3\n", "text/csv", False),
+    "csv, short row": (b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3\n", "text/csv", False),
+    "csv, long row": (b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4,5\n", "text/csv", False),
+    "csv, header only": (b"sepal_length,sepal_width,petal_length,petal_width\n", "text/csv", False),
+    "csv, too many columns": (
+        (HEADER + "".join(f",x{i}" for i in range(20_000)) + "\n" + LINES[0] + ",1" * 20_000 + "\n").encode(),
+        "text/csv",
+        False,
+    ),
+    "multipart file": (
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="rows.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n" + IRIS + b"\r\n--b0--\r\n",
+        "multipart/form-data; boundary=b0",
+        True,
+    ),
+    "multipart, no file part": (b"--b0--\r\n", "multipart/form-data; boundary=b0", False),
+    "json array": (
+        b'[{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2},'
+        b'{"sepal_length":6,"sepal_width":null,"petal_length":5.2,"petal_width":2.3,"x":"y"}]',
+        "application/json",
+        True,
+    ),
+    "json object": (b'{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}', "text/json", True),
+    "json, numeric strings": (
+        b'{"sepal_length":"5.1","sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}',
+        "application/json",
+        False,
+    ),
+    "json, boolean": (
+        b'{"sepal_length":true,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}',
+        "application/json",
+        False,
+    ),
+    "json, a row without a feature": (
+        b'[{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2},{"sepal_length":5.1}]',
+        "application/json",
+        False,
+    ),
+    "json, malformed": (b'{"sepal_length":', "application/json", False),
+    "empty": (b"  \n", "text/csv", False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_direct_block_answers_as_the_general_path(client, monkeypatch, name):
+    body, content_type, direct = CASES[name]
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": content_type}
+    answers = []
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(MULTICLASS), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(MULTICLASS), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+        answers.append(fast)
+    assert taken == [True, True] if direct else True not in taken  # (a 413 or malformed JSON: no call)
+    if direct:
+        assert answers[0].status_code == 200 and answers[0].json()["data"]
+    else:
+        assert answers[0].status_code in (200, 400, 413)
+
+
+def test_direct_block_keeps_humility_and_the_general_path_for_passthrough(client, monkeypatch):
+    """The regression deployment's humility rules see the same inputs; passthrough takes the general path."""
+    body = sample("diabetes_regression")
+    fast = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": "text/csv"})
+    monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+    general = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": "text/csv"})
+    assert fast.status_code == 200 and fast.content == general.content
+    assert any(row.get("humility") for row in fast.json()["data"])
+    monkeypatch.undo()
+    kept = client.post(
+        url(REGRESSION) + "?passthroughColumns=age", content=body, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    assert kept.status_code == 200 and kept.json()["data"][0]["passthroughValues"]["age"] == 60.0
+
+
+DIABETES = sample("diabetes_binary")
+D_HEADER, *D_LINES = DIABETES.decode().strip().split("\n")
+
+# The binary demo model has a categorical feature (sex): small plain CSV bodies become per-feature arrays.
+MIXED = {
+    "csv": (DIABETES, True),
+    "csv, one row, columns reordered": (
+        b"bmi,sex,age,bp,s1,s2,s3,s4,s5,s6,extra\n32.1,female,60,83,179,119.4,42,4,4.4773,94,x y\n",
+        True,
+    ),
+    "csv, missing markers and numbers as categories": (
+        (
+            D_HEADER
+            + "\n"
+            + "\n".join(["60,NA,32.1,83,179,119.4,42,4,4.4773,94", "60,,32.1,,179,119.4,42,4,4.4773,94"])
+            + "\n"
+            + "61,1.0,25,89,185,120,46,4,4.5,92\n61,007,25,89,185,120,46,4,4.5,92\r\n"
+        ).encode(),
+        True,
+    ),
+    "csv, NA in a numeric column": (D_HEADER.encode() + b"\nNA,male,32.1,83,179,119.4,42,4,4.4773,94\n", False),
+    "csv, text in a numeric column": (D_HEADER.encode() + b"\nold,male,32.1,83,179,119.4,42,4,4.4773,94\n", False),
+    "csv, infinity": (D_HEADER.encode() + b"\ninf,male,32.1,83,179,119.4,42,4,4.4773,94\n", False),
+    "csv, quoted": (D_HEADER.encode() + b'\n60,"male",32.1,83,179,119.4,42,4,4.4773,94\n', False),
+    "csv, missing column": (b"age,bmi\n60,32.1\n", False),
+    "csv, short row": (D_HEADER.encode() + b"\n60,male,32.1\n", False),
+}
+
+
+ROW = {"age": 60, "sex": "male", "bmi": 32.1, "bp": 83.0, "s1": 179, "s2": 119.4, "s3": 42, "s4": 4, "s5": 4.4773}
+MIXED_JSON = {
+    "json": (orjson.dumps([{**ROW, "s6": 94}, {**ROW, "sex": None, "s6": None}, {**ROW, "sex": "007", "s6": 1}]), True),
+    "json, one object": (orjson.dumps({**ROW, "s6": 94.0, "extra": [1]}), True),
+    "json, a number as category": (orjson.dumps({**ROW, "sex": 1.0, "s6": 94}), False),
+    "json, text in a numeric feature": (orjson.dumps({**ROW, "s6": "94"}), False),
+    "json, a feature missing": (orjson.dumps(ROW), False),
+}
+
+
+@pytest.mark.parametrize("name", [*MIXED, *MIXED_JSON])
+def test_per_feature_arrays_answer_as_the_general_path(client, monkeypatch, name):
+    body, direct = MIXED.get(name) or MIXED_JSON[name]
+    content_type = "application/json" if name in MIXED_JSON else "text/csv"
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": content_type}
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    assert taken == [direct, direct]
+    assert fast.status_code == (200 if direct else fast.status_code)
+
+
+def test_missing_markers_are_pandas_own():
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from drcompat.codecs.tensors import NA_TEXT
+
+    assert NA_TEXT == STR_NA_VALUES
