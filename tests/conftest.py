@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -140,9 +141,9 @@ def s3_endpoint() -> Iterator[str]:
                 os.environ[key] = value
 
 
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[str]:
-    """The app over a real socket (uvicorn in a thread); yields its base URL."""
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The app over a real socket (uvicorn in a thread, configured as the service runs it); its URL."""
     port = free_port()
     config = uvicorn_config(create_app(settings), settings, "127.0.0.1", port, "warning")
     instance = uvicorn.Server(config)
@@ -152,6 +153,14 @@ def live_server(settings: Settings) -> Iterator[str]:
     while not instance.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(5)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[str]:
+    with serving(settings) as base:
+        yield base

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +10,11 @@ from pathlib import Path
 import datarobot as dr
 import pandas as pd
 import pytest
-import uvicorn
 import yaml
 from datarobot.errors import ClientError
 from fastapi.testclient import TestClient
 
-from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, SAMPLES, TOKEN, free_port
+from conftest import AUTH, BINARY, MULTICLASS, REGRESSION, SAMPLES, TOKEN, serving
 from drcompat.api import create_app
 from drcompat.config import Settings
 from s3_server import make_bucket
@@ -40,18 +38,8 @@ def batch_settings(bucket: Path, tmp_path: Path, s3_endpoint: str) -> Settings:
 
 @pytest.fixture
 def server(batch_settings: Settings) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(create_app(batch_settings), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(5)
+    with serving(batch_settings) as base:
+        yield base
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from datarobot.models.registry.job import JobSchedule
 from datarobot.models.runtime_parameters import RuntimeParameterValue
 
 from conftest import BINARY, MANAGE_TOKEN, add_manage_token
+from test_hostile_jobs import host_processes_with
 
 SECRET = "warehouse-p4ssw0rd-xyz"
 METADATA = """\
@@ -125,18 +126,6 @@ def test_the_whole_flow_through_the_official_client(dr_client, tmp_path):
     assert missing.value.status_code == 404
 
 
-def running_sleeps(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 def test_cancel_ends_the_whole_process_tree(dr_client):
     marker = "4242"
     script = f"sleep {marker}1 &\nsleep {marker}2 &\necho started\nsleep {marker}3\n"
@@ -144,7 +133,7 @@ def test_cancel_ends_the_whole_process_tree(dr_client):
     run = JobRun.create(job.id, max_wait=None)
     assert run.status.value == "running"
     deadline = time.monotonic() + 30
-    while len(running_sleeps(marker)) < 3:
+    while len(host_processes_with(marker)) < 3:
         assert time.monotonic() < deadline, "the job did not start"
         time.sleep(0.1)
     run.cancel()
@@ -153,7 +142,7 @@ def test_cancel_ends_the_whole_process_tree(dr_client):
         assert time.monotonic() < deadline, "the run was not canceled"
         time.sleep(0.1)
     deadline = time.monotonic() + 10
-    while running_sleeps(marker):
+    while host_processes_with(marker):
         assert time.monotonic() < deadline, "processes of the canceled run are still alive"
         time.sleep(0.1)
 

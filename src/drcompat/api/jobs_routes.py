@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import Message
 
-from drcompat.api.bodies import json_object, read_body
+from drcompat.api.bodies import json_object
 from drcompat.api.pagination import paginate
 from drcompat.auth import authenticate, authorize_jobs, token_from_header
 from drcompat.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
@@ -34,15 +34,11 @@ from drcompat.jobs.templates import gallery, new_job
 from drcompat.predict import PredictionService
 
 JOBS = "/api/v2/customJobs"
-MAX_JSON_BYTES = 1024 * 1024
 STATUS_WAIT_SECONDS = 3.0
 
 
 def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status, media_type="application/json")
-
-
-capped_body = read_body  # the jobs routes' name for it
 
 
 def capped_request(request: Request, limit: int) -> Request:

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 
 from drcompat.api.pagination import paginate as paginate_list
 from drcompat.auth import authenticate, authorize_deployments, token_from_header
 from drcompat.config import Settings
 from drcompat.deployments import DeploymentRegistry
-from drcompat.errors import BadRequest, PayloadTooLarge
 
 DEFAULT_LIMIT = 20
-MAX_JSON_BYTES = 1024 * 1024
 
 
 def manager(registry: DeploymentRegistry, request: Request) -> str:
@@ -41,21 +38,3 @@ def paginate(settings: Settings, request: Request, items: list[Any]) -> dict[str
         if isinstance(link, str) and link.startswith(inner) and outer != inner:
             page[key] = outer + link[len(inner) :]
     return page
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (an empty body is an empty object)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"The JSON body is larger than {MAX_JSON_BYTES} bytes.")
-    if not body.strip():
-        return {}
-    try:
-        payload = orjson.loads(bytes(body))
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("The body is not valid JSON.") from exc
-    if not isinstance(payload, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return payload

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from drcompat.api.bodies import json_object
+from drcompat.api.pagination import paginate
 from drcompat.auth import authenticate, token_from_header
 from drcompat.batch.chunk import run_chunk
 from drcompat.batch.files import LocalFile
@@ -371,26 +372,12 @@ def add_batch_prediction_routes(app: FastAPI, service: PredictionService, settin
     @app.get(f"{BASE}/", response_model=BatchJobPage, summary="List batch prediction jobs")
     async def list_jobs(request: Request) -> Response:
         token_name = caller(request)
-        query = request.query_params
-        try:
-            offset = max(0, int(query.get("offset", "0")))
-            limit = min(1000, max(1, int(query.get("limit", "100"))))
-        except ValueError as exc:
-            raise BadRequest("offset and limit must be integers.") from exc
-        statuses = set(query.getlist("status"))
+        statuses = set(request.query_params.getlist("status"))
         jobs = [j for j in await run_in_threadpool(batch().store.list) if visible(j, token_name)]
         if statuses:
             jobs = [j for j in jobs if j.status in statuses]
-        page = jobs[offset : offset + limit]
-        url = f"{base(request)}{BASE}/"
-        extra = "".join(f"&status={s}" for s in sorted(statuses))
-        body = {
-            "count": len(page),
-            "next": f"{url}?offset={offset + limit}&limit={limit}{extra}" if offset + limit < len(jobs) else None,
-            "previous": f"{url}?offset={max(0, offset - limit)}&limit={limit}{extra}" if offset else None,
-            "data": [wire(j, base(request)) for j in page],
-            "totalCount": len(jobs),
-        }
+        body = paginate(request, jobs)  # the links keep the status filter
+        body["data"] = [wire(j, base(request)) for j in body["data"]]
         return Response(orjson.dumps(body), media_type="application/json")
 
     @app.get(f"{BASE}/{{job_id}}/", response_model=BatchJobOut, summary="A batch prediction job's status")

@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from drcompat.api.management import json_body, manager, paginate, public_base
+from drcompat.api.bodies import json_object
+from drcompat.api.management import manager, paginate, public_base
 from drcompat.config import Settings
 from drcompat.errors import ApiError, BadRequest
 from drcompat.predict import PredictionService
@@ -114,7 +115,7 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
     def creator(key: str, status: int) -> Any:
         async def create(request: Request) -> Response:
             token_name = manager(service.registry, request)
-            body = await json_body(request)
+            body = await json_object(request)
             model_id = body.get(key)
             if not isinstance(model_id, str) or not model_id:
                 raise BadRequest(f"{key} is required: the id of an imported model (POST /api/v2/importedModels/).")
@@ -145,7 +146,7 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
     @app.patch(f"{BASE}/{{deployment_id}}/", summary="Update label, description or importance")
     async def update_deployment(deployment_id: str, request: Request) -> Response:
         manager(service.registry, request)
-        registry.update_deployment(deployment_id, await json_body(request))
+        registry.update_deployment(deployment_id, await json_object(request))
         return Response(status_code=204)
 
     @app.delete(f"{BASE}/{{deployment_id}}/", summary="Delete a deployment (its model versions stay)")
@@ -165,7 +166,7 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
     @app.patch(f"{BASE}/{{deployment_id}}/model/", status_code=202, summary="Replace the deployment's model")
     async def replace_model(deployment_id: str, request: Request) -> Response:
         manager(service.registry, request)
-        body = await json_body(request)
+        body = await json_object(request)
         model_id = replacement_request(body)
         reason = body.get("reason", "OTHER")
         if reason not in REPLACEMENT_REASONS:
@@ -186,7 +187,7 @@ def add_deployment_routes(app: FastAPI, service: PredictionService, settings: Se
     @app.post(f"{BASE}/{{deployment_id}}/model/validation/", summary="Check a replacement without making it")
     async def validate_replacement(deployment_id: str, request: Request) -> dict[str, Any]:
         manager(service.registry, request)
-        model_id = replacement_request(await json_body(request))
+        model_id = replacement_request(await json_object(request))
         outcome = registry.validate_replacement(deployment_id, model_id)
         status = "passing" if outcome.accepted else "failing"
         return {

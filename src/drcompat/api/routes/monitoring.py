@@ -14,12 +14,13 @@ import itertools
 import secrets
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from drcompat.api.bodies import read_body
+from drcompat.api.pagination import paginate
 from drcompat.api.routes.monitoring_page import PAGE
 from drcompat.api.routes.monitoring_schemas import (
     AccuracyOut,
@@ -246,27 +247,7 @@ def add_monitoring_routes(app: FastAPI, service: PredictionService) -> None:
             }
             for d in queries.feature_drift(row, meta, metric)
         ]
-        offset, limit = int(number(request, 0, "offset")), int(number(request, 100, "limit"))
-        if offset < 0 or limit < 1:
-            raise BadRequest("offset must be 0 or more and limit 1 or more.")
-        page = data[offset : offset + limit]
-        base = str(request.url).split("?")[0]
-        query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "limit")]
-
-        def link(start: int) -> str:
-            return f"{base}?{urlencode([('offset', start), ('limit', limit), *query])}"
-
-        following = link(offset + limit) if offset + limit < len(data) else None
-        previous = link(max(0, offset - limit)) if offset > 0 else None
-        return {
-            "period": period.as_json(),
-            "metric": metric,
-            "modelId": meta.model_id,
-            "data": page,
-            "count": len(page),
-            "next": following,
-            "previous": previous,
-        }
+        return {"period": period.as_json(), "metric": metric, "modelId": meta.model_id, **paginate(request, data)}
 
     # --- accuracy ---------------------------------------------------------------------------
     def threshold_of(deployment: Deployment) -> float | None:
@@ -388,9 +369,8 @@ def proportions(counts: Any) -> list[float]:
 
 
 async def json_body(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > 16 * 1024 * 1024:
-        raise BadRequest("The body is larger than 16 MB.")
+    """Any JSON value (the services check its shape), read with the shared cap: 413 past 16 MiB."""
+    body = await read_body(request, 16 * 1024 * 1024)
     try:
         return orjson.loads(body or b"null")
     except orjson.JSONDecodeError as exc:

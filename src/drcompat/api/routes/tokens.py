@@ -10,7 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from drcompat.api.management import json_body, manager, paginate
+from drcompat.api.bodies import json_object
+from drcompat.api.management import manager, paginate
 from drcompat.config import Settings
 from drcompat.errors import BadRequest, Forbidden
 from drcompat.predict import PredictionService
@@ -54,7 +55,7 @@ def add_token_routes(app: FastAPI, service: PredictionService, settings: Setting
     @app.post(f"{BASE}/", status_code=201, summary="Create a token; the secret is in this answer only")
     async def create_token(request: Request) -> Response:
         caller = manager(service.registry, request)
-        body = await json_body(request)
+        body = await json_object(request)
         if body.get("manageJobs") is True and caller not in service.registry.snapshot().job_managers:
             # running a job is running code: only a token that may already do so can grant it
             raise Forbidden("Only a token with manageJobs may create a token with manageJobs.")
@@ -79,7 +80,7 @@ def add_token_routes(app: FastAPI, service: PredictionService, settings: Setting
     @app.patch(f"{BASE}/{{name}}/", summary="Scope a token: addDeployments / removeDeployments")
     async def scope_token(name: str, request: Request) -> dict[str, Any]:
         manager(service.registry, request)
-        body = await json_body(request)
+        body = await json_object(request)
         unknown = sorted(set(body) - {"addDeployments", "removeDeployments"})
         if unknown:
             raise BadRequest(f"Unknown fields: {', '.join(unknown)} (send addDeployments and/or removeDeployments).")
