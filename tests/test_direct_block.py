@@ -51,6 +51,22 @@ CASES = {
     "csv, short row": (b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3\n", "text/csv", False),
     "csv, long row": (b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4,5\n", "text/csv", False),
     "csv, header only": (b"sepal_length,sepal_width,petal_length,petal_width\n", "text/csv", False),
+    "csv, rows misaligned with the right cell count": (
+        b"sepal_length,sepal_width,petal_length,petal_width\n1,2,3,4,5\n6,7,8\n",
+        "text/csv",
+        False,
+    ),
+    "csv, numbers JSON does not spell (.5, +1, 1., 007, -0, 1E+2)": (
+        b"sepal_length,sepal_width,petal_length,petal_width\n.5,+1,1.,007\n-0,1E+2,-0.0,3e-1\n",
+        "text/csv",
+        True,
+    ),
+    "csv, spaces around numbers": (
+        b"sepal_length,sepal_width,petal_length,petal_width\n5.1, 3.5,1.4 ,0.2\n",
+        "text/csv",
+        False,
+    ),
+    "csv, brackets": (b"sepal_length,sepal_width,petal_length,petal_width\n[5.1,3.5],1.4,0.2\n", "text/csv", False),
     "csv, too many columns": (
         (HEADER + "".join(f",x{i}" for i in range(20_000)) + "\n" + LINES[0] + ",1" * 20_000 + "\n").encode(),
         "text/csv",
@@ -200,3 +216,27 @@ def test_missing_markers_are_pandas_own():
     from drcompat.codecs.tensors import NA_TEXT
 
     assert NA_TEXT == STR_NA_VALUES
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        b"1,2.5,-3\n-0,0,-0.0\n1e5,-2E-3,12345678901234567890\n9007199254740993,0.1,1e-400\n",  # simdjson
+        b".5,+1,1.\n007,-0,5\n",  # not JSON numbers: numpy's reader
+        b"1,,3\n,5,6\n",  # empty cells
+        b"0.30000000000000004,1.7976931348623157e308,4.9e-324\n2.2250738585072014e-308,-0,0\n",
+    ],
+)
+def test_plain_csv_block_is_bit_for_bit_what_pandas_reads(rows):
+    """Every reader the direct block uses yields pandas' own doubles, signed zeros included."""
+    import io
+
+    import pandas as pd
+
+    from drcompat.codecs.tensors import csv_block
+
+    data = b"a,b,c\n" + rows
+    block = csv_block(data, ["a", "b", "c"], None)
+    expected = pd.read_csv(io.BytesIO(data), dtype=np.float64).to_numpy()
+    assert block is not None and block.shape == expected.shape
+    assert block.tobytes() == expected.tobytes()

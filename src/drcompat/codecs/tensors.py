@@ -11,9 +11,10 @@ and ``features`` keeps deciding every other case and every error message:
 * JSON: the objects' feature values are numbers or ``null``, and every object has every feature.
 
 What it returns is exactly what the general path would compute for the same body: a float64
-block (rows x features, in the model's feature order). Small and mid-sized CSV bodies are read by
-numpy's C reader (no fixed cost); large ones still by pandas' C reader, which wins there, but into
-one float block instead of a column at a time.
+block (rows x features, in the model's feature order). Cells spelled as JSON numbers (nearly every
+client's output) are read by simdjson as one JSON array, about four times faster than the C readers
+of numpy and pandas and as exactly rounded; anything else in a plain body (``.5``, ``+1``, ``1.``,
+empty cells) is read by numpy's C reader when small (no fixed cost) and by pandas' when large.
 """
 
 from __future__ import annotations
@@ -21,14 +22,19 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import simdjson
 
 from drcompat.codecs.cells import CellLimits
 
 NUMERIC_BYTES = b"0123456789.eE+-,\n"
+# What JSON allows between numbers that a plain CSV body must not have (pandas would read
+# " 1" or "[1]" its own way; strings are quoted, so already out).
+NOT_JSON_CELLS = (b" ", b"\t", b"[", b"]", b"{")
 # numpy's reader has no fixed cost but a higher cost per cell than pandas' C reader, whose fixed
 # cost grows with the column count: measured, numpy's wins below about 19,000 + 440 x columns cells.
 LOADTXT_CELLS = 19_000
@@ -59,20 +65,24 @@ def csv_block(data: bytes, names: Sequence[str], limits: CellLimits | None) -> n
     if "" in header or len(set(header)) != width:
         return None  # pandas names an empty header and renames a duplicate: the general path decides
     body = data[end + 1 :]
-    if body.translate(None, NUMERIC_BYTES) or not body.strip(b"\n"):
-        return None
-    if not _fits(limits, body.count(b"\n") + 1, width):
-        return None  # near the limit: the general path counts exactly
     position = {name: j for j, name in enumerate(header)}
     try:
         index = [position[name] for name in names]
     except KeyError:
         return None
+    # A body too short to pass the cell limit needs no line count first (any cell takes 2 bytes).
+    short = limits is None or (width <= limits.max_columns and len(body) // 2 + 1 <= limits.max_cells)
     try:
-        if len(body) // 8 < LOADTXT_CELLS + LOADTXT_CELLS_PER_COLUMN * width:  # about 8 bytes a cell
-            block = _read_small(body, width)
-        else:
-            block = _read_large(data[: end + 1] + body, width)
+        block = _read_json_numbers(body, width) if short and not any(b in body for b in NOT_JSON_CELLS) else None
+        if block is None:
+            if body.translate(None, NUMERIC_BYTES) or not body.strip(b"\n"):
+                return None
+            if not _fits(limits, body.count(b"\n") + 1, width):
+                return None  # near the limit: the general path counts exactly
+            if len(body) // 8 < LOADTXT_CELLS + LOADTXT_CELLS_PER_COLUMN * width:  # about 8 bytes a cell
+                block = _read_small(body, width)
+            else:
+                block = _read_large(data[: end + 1] + body, width)
     except ValueError:
         return None  # "1e", "-", "1.2.3", a short or long row: the general path names it
     if not len(block):
@@ -80,6 +90,40 @@ def csv_block(data: bytes, names: Sequence[str], limits: CellLimits | None) -> n
     if index != list(range(width)):
         block = block[:, index]
     return block if not np.isinf(block).any() else None  # infinities: the general path refuses them
+
+
+_parsers = threading.local()  # a simdjson parser reuses its buffers; one per scoring thread
+
+
+def _read_json_numbers(body: bytes, width: int) -> np.ndarray | None:
+    """The rows as JSON arrays of numbers, parsed by simdjson straight into doubles (correctly
+    rounded, as strtod), or None when a cell is not a JSON number (``.5``, ``+1``, empty).
+    Raises ValueError for a row of the wrong field count."""
+    flat = body[:-1] if body.endswith(b"\n") else body
+    text = b"[[" + flat.replace(b"\n", b"],[") + b"]]"
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = simdjson.Parser()
+    try:
+        document = parser.parse(text)
+    except (ValueError, RuntimeError):
+        return None
+    try:
+        if any(len(row) != width for row in document):
+            raise ValueError("field count")
+        values = np.frombuffer(document.as_buffer(of_type="d"), dtype=np.float64)  # a copy: the parser is free again
+    except (TypeError, RuntimeError):
+        return None
+    finally:
+        del document
+    block = values.reshape(-1, width)
+    if not values.all():  # JSON's integer zero has no sign: a cell "-0" is -0.0 to pandas
+        zeros = np.argwhere(block == 0)
+        lines = flat.split(b"\n")
+        for row, column in zeros.tolist():
+            if lines[row].split(b",")[column].startswith(b"-"):
+                block[row, column] = -0.0
+    return block
 
 
 def _read_small(body: bytes, width: int) -> np.ndarray:
