@@ -109,7 +109,9 @@ def _read_json_numbers(body: bytes, width: int) -> np.ndarray | None:
     except (ValueError, RuntimeError):
         return None
     try:
-        if any(len(row) != width for row in document):
+        if not isinstance(document, simdjson.Array):  # (always an array: the text is one)
+            return None
+        if any(not isinstance(row, simdjson.Array) or len(row) != width for row in document):
             raise ValueError("field count")
         values = np.frombuffer(document.as_buffer(of_type="d"), dtype=np.float64)  # a copy: the parser is free again
     except (TypeError, RuntimeError):
