@@ -240,3 +240,21 @@ def test_plain_csv_block_is_bit_for_bit_what_pandas_reads(rows):
     expected = pd.read_csv(io.BytesIO(data), dtype=np.float64).to_numpy()
     assert block is not None and block.shape == expected.shape
     assert block.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 64, 70])
+def test_rows_of_the_wrong_field_count_are_found_at_any_width(width):
+    """simdjson flattens rows without checking their lengths: a row one cell short beside one a
+    cell long (the right total) must still go to the general path, which names the problem."""
+    from drcompat.codecs.tensors import csv_block
+
+    names = [f"c{j}" for j in range(width)]
+    good = ",".join("1.5" for _ in range(width))
+    header = ",".join(names)
+    block = csv_block(f"{header}\n{good}\n{good}\n".encode(), names, None)
+    assert block is not None and block.shape == (2, width)
+    long_row, short_row = good + ",2", ",".join("3" for _ in range(width - 1))
+    if width > 1:
+        assert csv_block(f"{header}\n{long_row}\n{short_row}\n".encode(), names, None) is None
+        assert csv_block(f"{header}\n{short_row}\n{long_row}\n".encode(), names, None) is None
+    assert csv_block(f"{header}\n{good}\n{long_row}\n".encode(), names, None) is None

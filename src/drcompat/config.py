@@ -68,6 +68,10 @@ class Settings(EnvSettings):
     max_connections: int = 200
     max_header_bytes: int = 16 * 1024
     onnx_intra_op_threads: int = 0
+    # onnxruntime's pool threads busy-wait after each run by default: on a shared or small machine
+    # they then take the cores the server needs to parse and answer (measured in `make bench-http`:
+    # 1.1-1.8x faster over HTTP without it). On by DRC_ONNX_ALLOW_SPINNING=true.
+    onnx_allow_spinning: bool = False
     # Explanations: model evaluations one request may cost (413 past it, naming the row limit),
     # and perturbed rows per session.run (bounds memory).
     explain_max_evaluations: int = 8_000_000

@@ -99,7 +99,7 @@ class PredictionService:
         self.settings = settings
         self.storage = storage or storage_from_settings(settings)
         self.registry = DeploymentRegistry(self.storage, settings.registry_ttl_seconds)
-        self.store = ModelStore(self.storage, settings.onnx_intra_op_threads)
+        self.store = ModelStore(self.storage, settings.onnx_intra_op_threads, settings.onnx_allow_spinning)
         self.cache = ModelCache(settings.model_cache_max_models, settings.model_cache_max_bytes)
         self.limits = CellLimits(settings.max_cells, settings.max_columns)
         self.sink: CaptureSink | None = None  # monitoring's capture, when enabled

@@ -20,9 +20,10 @@ BACKGROUND_FILE = "background.csv"
 
 
 class ModelStore:
-    def __init__(self, storage: Storage, intra_op_threads: int = 0) -> None:
+    def __init__(self, storage: Storage, intra_op_threads: int = 0, allow_spinning: bool = False) -> None:
         self.storage = storage
         self.intra_op_threads = intra_op_threads
+        self.allow_spinning = allow_spinning
 
     def _read(self, model_id: str, name: str) -> bytes:
         """A model file; storage trouble becomes a safe ModelError (retryable when transient)."""
@@ -57,7 +58,7 @@ class ModelStore:
         if metadata.sha256 and hashlib.sha256(payload).hexdigest() != metadata.sha256:
             raise ModelError(f"Model {model_id} could not be loaded: model.onnx does not match its sha256.")
         try:
-            model = OnnxModel(metadata, payload, self.intra_op_threads)
+            model = OnnxModel(metadata, payload, self.intra_op_threads, self.allow_spinning)
         except MetadataError as exc:
             raise ModelError(f"Model {model_id} could not be loaded: {exc}.") from exc
         except Exception as exc:  # onnxruntime raises its own types for corrupt graphs
