@@ -74,7 +74,7 @@ class EnvSettings:
         raise AttributeError(f"{type(self).__name__} is frozen: use replace()")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.as_dict() == other.as_dict()  # type: ignore[attr-defined]
+        return isinstance(other, EnvSettings) and type(other) is type(self) and self.as_dict() == other.as_dict()
 
     def __hash__(self) -> int:
         return hash(tuple(self.as_dict().items()))

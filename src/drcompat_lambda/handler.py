@@ -80,7 +80,7 @@ class FullApp:
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.app()
-        return self._asgi(event, context)  # type: ignore[no-any-return]
+        return self._asgi(event, context)
 
 
 def build_handler(service_name: str, warm: bool = True, direct: bool = True) -> tuple[Handler, FullApp]:

@@ -82,7 +82,7 @@ def csv_objects(data: bytes, columns: Sequence[str]) -> np.ndarray | None:
     tokens: dict[str, bytes] = {}  # each distinct cell is encoded once
     objects = []
     for row in rows:
-        parts = []
+        parts: list[bytes] = []
         for key, j in zip(keys, index, strict=True):
             cell = row[j]
             token = tokens.get(cell)
