@@ -22,7 +22,8 @@ from types import ModuleType
 
 import pytest
 
-from conftest import ROOT
+from conftest import AUTH, BINARY, REGRESSION, ROOT, sample, url
+from drcompat.predict import PredictionService
 from drcompat_lambda.direct import DirectRoutes
 from test_lambda_handler import context, load_handler
 
@@ -302,3 +303,40 @@ def test_the_first_event_needs_no_pandas_and_no_web_framework(name, tmp_path):
     env = {"POWERTOOLS_TRACE_DISABLED": "true", "DRC_MONITORING_ENABLED": "false", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+HEADER = "age,sex,bmi,bp,s1,s2,s3,s4,s5,s6"
+ROW = "60,male,32.1,83,179,119.4,42,4,4.4773,94"
+KEPT_BODIES = {
+    "plain": f"{HEADER}\n{ROW}\n{ROW.replace('male', 'female')}\n",
+    "cells as sent": f"{HEADER},id,note\n{ROW},007,\n{ROW},-0,NA\n{ROW},1e5,x y\n",
+    "blank lines, no final newline": f"{HEADER},id\n\n{ROW},1\n\n{ROW},2",
+    "crlf": f"{HEADER},id\r\n{ROW},1\r\n",
+    "numeric model body": sample("diabetes_regression").decode(),
+}
+KEPT_QUERIES = {
+    "a feature": "passthroughColumns=age",
+    "text feature and others": "passthroughColumns=sex&passthroughColumns=id&passthroughColumns=note",
+    "twice": "passthroughColumns=id&passthroughColumns=id",
+    "missing": "passthroughColumns=nope",
+}
+
+
+@pytest.mark.parametrize("query", list(KEPT_QUERIES))
+@pytest.mark.parametrize("body", list(KEPT_BODIES))
+def test_passthrough_values_of_a_direct_block_are_the_general_paths(client, monkeypatch, body, query):
+    """Passthrough columns of a small plain CSV body are kept without pandas, byte for byte as
+    the general path keeps them (JSON answers; a CSV answer takes the general path)."""
+    deployment = REGRESSION if body == "numeric model body" else BINARY
+    target = f"{url(deployment)}?{KEPT_QUERIES[query]}"
+    headers = {**AUTH, "Content-Type": "text/csv"}
+    data = KEPT_BODIES[body].encode()
+    fast = client.post(target, content=data, headers=headers)
+    monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+    general = client.post(target, content=data, headers=headers)
+    assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    header = data.split(b"\n", 1)[0].decode().strip().split(",")
+    if all(value in header for key, value in (pair.split("=") for pair in KEPT_QUERIES[query].split("&"))):
+        assert fast.status_code == 200 and "passthroughValues" in fast.json()["data"][0]
+    else:
+        assert fast.status_code == 400
