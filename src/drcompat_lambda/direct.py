@@ -6,8 +6,9 @@ path reads the API Gateway (REST, HTTP API 1.0 and 2.0) or function-URL event as
 answers through the same ``PredictionEndpoint`` the FastAPI route calls, and shapes the Lambda
 response as Starlette's ``Response``, the ``DataRobotHeaders`` middleware and Mangum together
 would (headers in their order, base64 rules, ``multiValueHeaders`` for payload 1.0).
-Anything else, or anything it is unsure of, returns None: the handler passes the event to the
-full app, built on first need, so every other answer is the app's own.
+It also answers CORS preflights (OPTIONS), as the middleware does, so a browser's first request
+does not build the app either. Anything else, or anything it is unsure of, returns None: the
+handler passes the event to the full app, built on first need, so every other answer is the app's.
 tests/test_direct_lambda.py replays events both ways and compares the answers.
 """
 
@@ -55,9 +56,13 @@ class DirectRoutes:
         started = time.perf_counter()
         try:
             shape, method, path, headers, query = read_event(event)
+            if line_length(method, path.encode(), query) > self.settings.max_request_line_bytes:
+                return None  # the app's 414
+            if method == "OPTIONS":  # a CORS preflight, which the middleware answers on any path
+                return lambda_response(shape, Reply(204, b"", None, {"content-length": "0"}), started)
             match = ROUTE.match(path)
             endpoint = self.endpoints.get(match["route"]) if match and method == "POST" else None
-            if endpoint is None or line_length(method, path.encode(), query) > self.settings.max_request_line_bytes:
+            if endpoint is None:
                 return None
             body = event_body(event)
         except (Unsure, KeyError, TypeError, ValueError, AttributeError, UnicodeError):
