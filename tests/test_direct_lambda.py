@@ -341,3 +341,33 @@ def test_passthrough_values_of_a_direct_block_are_the_general_paths(client, monk
         assert fast.status_code == 200 and "passthroughValues" in fast.json()["data"][0]
     else:
         assert fast.status_code == 400
+
+
+SNAPSHOT = """
+import json, sys, types
+sys.path.insert(0, {function!r})
+import app
+assert app.full_app._app is not None and "pandas" in sys.modules  # built before any request
+context = types.SimpleNamespace(function_name="PredictFunction", function_version="1", memory_limit_in_mb=1024,
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:PredictFunction",
+    aws_request_id="r", log_group_name="g", log_stream_name="s", get_remaining_time_in_millis=lambda: 1000)
+response = app.handler(json.load(open({event!r})), context)
+assert response["statusCode"] == 200, response
+print(response["headers"]["x-datarobot-model-cache-hit"])
+"""
+
+
+def test_a_snapshotted_init_loads_everything_before_requests():
+    """Under SnapStart the init is not on any request's path: the app, pandas and the time-series
+    model are loaded then, so the first time-series request hits the cache."""
+    program = SNAPSHOT.format(
+        function=str(ROOT / "functions" / "predict"), event=str(EVENTS / "predict-timeseries.json")
+    )
+    env = {
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "DRC_MONITORING_ENABLED": "false",
+        "PATH": "/usr/bin:/bin",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+    }
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "true"

@@ -1,9 +1,11 @@
 """Build a Lambda handler once per container: service, warm models, logs, metrics and tracing.
 
-What the first prediction needs runs at import time, which is also what SnapStart snapshots:
-settings, the service, and the bundled models loaded into the warm cache. Prediction events are
-answered by ``direct`` (no ASGI stack); every other event goes to the full FastAPI app through
-Mangum, built on the first such event (or at import, for functions that serve nothing else).
+What the first prediction needs runs at import time: settings, the service, and the bundled
+models loaded into the warm cache. Prediction events are answered by ``direct`` (no ASGI stack);
+every other event goes to the full FastAPI app through Mangum, built on the first such event (or
+at import, for functions that serve nothing else). Where init runs before any request (SnapStart
+snapshots it; provisioned concurrency) it costs no request anything, so everything is done then:
+the full app built and time-series models (and with them pandas) loaded too.
 ``lifespan="off"`` because Mangum would otherwise run startup hooks on every invocation.
 """
 
@@ -96,8 +98,9 @@ def build_handler(service_name: str, warm: bool = True, direct: bool = True) -> 
     # thread-pool hop would only start a new thread for nothing: every body is scored inline.
     settings = Settings(explain_inline=True, inline_body_bytes=sys.maxsize)
     service = PredictionService(settings)
-    if warm:  # time-series models import pandas (~120 ms): loaded on their first request instead
-        service.warm(time_series=False)
+    ahead = init_ahead_of_requests()
+    if warm:  # time-series models import pandas (~120 ms): on demand, loaded on their first request
+        service.warm(time_series=ahead)
     if settings.monitoring_enabled:  # (as create_app would: the direct path records the same)
         service.sink = sink_for(service, settings.monitoring_flush_seconds, settings.monitoring_flush_rows)
     full = FullApp(settings, service, observer)
@@ -105,7 +108,7 @@ def build_handler(service_name: str, warm: bool = True, direct: bool = True) -> 
     answer_directly = DirectRoutes(
         settings, {route: PredictionEndpoint(route, serve, service, observer) for route, serve in routes.items()}
     )
-    if not direct:
+    if ahead or not direct:
         full.app()
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -121,6 +124,11 @@ def build_handler(service_name: str, warm: bool = True, direct: bool = True) -> 
 
         handler = Tracer(service=service_name).capture_lambda_handler(handler, capture_response=False)
     return handler, full
+
+
+def init_ahead_of_requests() -> bool:
+    """SnapStart (its snapshot) and provisioned concurrency run init before any request arrives."""
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") in ("snap-start", "provisioned-concurrency")
 
 
 def tracing_enabled() -> bool:
