@@ -15,21 +15,16 @@ tests/test_direct_lambda.py replays events both ways and compares the answers.
 from __future__ import annotations
 
 import base64
-import re
 import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from drcompat.api.cors import CORS_HEADERS, line_length
-from drcompat.api.endpoint import PredictionEndpoint, Reply, check_body_size
+from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, Reply, check_body_size
 from drcompat.config import Settings
 from drcompat.predict import PredictionRequest, Trace
 
-# The app's two prediction routes, each with and without /predApi/v1.0, matched as Starlette does.
-ROUTE = re.compile(
-    r"^(?:/predApi/v1\.0)?/deployments/(?P<deployment_id>[^/]+)/(?P<route>predictions|predictionExplanations)$"
-)
 # Mangum's defaults: bodies of these types go out as text, any other as base64.
 TEXT_MIME_TYPES = (
     "text/",
@@ -60,7 +55,7 @@ class DirectRoutes:
                 return None  # the app's 414
             if method == "OPTIONS":  # a CORS preflight, which the middleware answers on any path
                 return lambda_response(shape, Reply(204, b"", None, {"content-length": "0"}), started)
-            match = ROUTE.match(path)
+            match = PREDICTION_PATH.fullmatch(path)
             endpoint = self.endpoints.get(match["route"]) if match and method == "POST" else None
             if endpoint is None:
                 return None

@@ -9,6 +9,7 @@ body (and, in the app, scheduling the work on a thread) stays with each transpor
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ from drcompat.predict import Answer, PredictionRequest, PredictionService, Trace
 log = logging.getLogger("drcompat.api")
 JSON_MEDIA = "application/json"
 INTERNAL_ERROR = "Internal server error."
+
+# The prediction routes as Starlette matches them (a path parameter is anything but "/"), for the
+# transports that dispatch them without the framework's routing (``fullmatch`` the path).
+PREDICTION_PATH = re.compile(
+    r"(?:/predApi/v1\.0)?/deployments/(?P<deployment_id>[^/]+)/(?P<route>predictions|predictionExplanations)"
+)
 
 Serve = Callable[[PredictionRequest, Trace], tuple[Answer, str]]
 

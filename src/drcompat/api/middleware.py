@@ -77,17 +77,22 @@ def request_line_length(scope: Scope) -> int:
 
 
 class DataRobotHeaders:
+    """``direct``: finds the ASGI handler of a request that needs none of the framework's routing
+    (the prediction routes, whose handler answers every outcome itself), or None."""
+
     def __init__(
         self,
         app: ASGIApp,
         max_request_line: int = 8192,
         body_timeout: float = 60.0,
         body_idle_timeout: float = 10.0,
+        direct: Callable[[Scope], ASGIApp | None] | None = None,
     ) -> None:
         self.app = app
         self.max_request_line = max_request_line
         self.body_timeout = body_timeout
         self.body_idle_timeout = body_idle_timeout
+        self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,7 +123,8 @@ class DataRobotHeaders:
             await _answer(send_with_headers, 204, b"")
             return
         try:
-            await self.app(scope, receive, send_with_headers)
+            app = (self.direct(scope) if self.direct is not None else None) or self.app
+            await app(scope, receive, send_with_headers)
         except ClientDisconnect:  # the client went away mid-body: nothing to answer, nothing broke
             log.debug("client disconnected before sending the whole body: %s %s", scope["method"], scope["path"])
 
