@@ -134,7 +134,8 @@ def test_direct_block_answers_as_the_general_path(client, monkeypatch, name):
 
 
 def test_direct_block_keeps_humility_and_the_general_path_for_passthrough(client, monkeypatch):
-    """The regression deployment's humility rules see the same inputs; passthrough takes the general path."""
+    """The regression deployment's humility rules see the same inputs; passthrough values come back as sent
+    (a plain CSV body keeps them on the direct path: tests/test_direct_lambda.py compares both paths)."""
     body = sample("diabetes_regression")
     fast = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": "text/csv"})
     monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)

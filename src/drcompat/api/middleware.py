@@ -21,29 +21,13 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from drcompat.api.cors import CORS_HEADERS, line_length
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-EXPOSED = ",".join(
-    [
-        "Content-Type",
-        "Content-Length",
-        "X-DataRobot-Execution-Time",
-        "X-DataRobot-Model-Cache-Hit",
-        "X-DataRobot-Model-Id",
-        "X-DataRobot-Request-Id",
-    ]
-)
-CORS_HEADERS = [
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-methods", b"OPTIONS, POST"),
-    (b"access-control-allow-credentials", b"true"),
-    (b"access-control-expose-headers", EXPOSED.encode()),
-    (b"access-control-allow-headers", b"Content-Type,Authorization,datarobot-key,Content-Encoding,Accept"),
-]
 
 
 log = logging.getLogger("drcompat.api")
@@ -89,8 +73,7 @@ def timed_receive(receive: Receive, total: float, idle: float) -> tuple[Receive,
 def request_line_length(scope: Scope) -> int:
     """Bytes of ``METHOD /path?query HTTP/1.1`` as the client sent it."""
     path = scope.get("raw_path") or scope["path"].encode()
-    query = scope.get("query_string") or b""
-    return len(scope["method"]) + 1 + len(path) + (1 + len(query) if query else 0) + len(" HTTP/1.1")
+    return line_length(scope["method"], path, scope.get("query_string") or b"")
 
 
 class DataRobotHeaders:
