@@ -23,7 +23,8 @@ def rules(count: int, override: Any = None) -> tuple[Rule, ...]:
     for j in range(count):
         action = "overridePrediction" if override is not None and j % 2 else "noOperation"
         value = override if action == "overridePrediction" else None
-        found.append(Rule(f"65f1c00000000000000000{j:02d}", f"rule \"{j}\" é", "outlyingInput", action, "x", value=value))
+        name = f'rule "{j}" é'
+        found.append(Rule(f"65f1c00000000000000000{j:02d}", name, "outlyingInput", action, "x", value=value))
     return tuple(found)
 
 
@@ -92,7 +93,7 @@ def test_multiclass_and_regression_answers_are_plain_orjson(rows):
     rng = np.random.default_rng(rows)
     raw = rng.random((rows, 3))
     probabilities = raw / raw.sum(axis=1, keepdims=True)
-    labels = ("setosa", "versi\"color", "virginica")
+    labels = ("setosa", 'versi"color', "virginica")
     result = PredictionResult(metadata(TargetType.MULTICLASS, labels), rows, probabilities=probabilities)
     result.label_index = np.argmax(probabilities, axis=1)
     with_humility(result, 2, {"an": "object"}, rng)

@@ -246,7 +246,7 @@ def _join_rows(pieces: Pieces, rows: int) -> bytes:
 
 def _token_list(piece: np.ndarray | Coded) -> list[bytes]:
     tokens = piece.tokens() if isinstance(piece, Coded) else piece
-    return tokens.tolist()  # type: ignore[no-any-return]
+    return tokens.tolist()
 
 
 def _fuse(pieces: Pieces) -> Pieces:
