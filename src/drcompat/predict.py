@@ -19,6 +19,7 @@ from drcompat.auth import authenticate, authorize, token_from_header
 from drcompat.capture import CaptureSink, ScoredBatch
 from drcompat.codecs.as_sent import AsSent
 from drcompat.codecs.cells import CellLimits
+from drcompat.codecs.columns_csv import csv_feature_columns
 from drcompat.codecs.json_codec import json_rows
 from drcompat.codecs.multipart import file_part
 from drcompat.codecs.request import (
@@ -49,6 +50,7 @@ from drcompat.storage import Storage, storage_from_settings
 from drcompat.timeseries import parse_time_series_params, plan_forecast
 
 CSV_MEDIA = "text/csv"
+FEW_ROWS_BYTES = 2048  # CSV bodies below this (about 30 rows of 10 features) are split in Python
 JSON_MEDIA = "application/json"
 log = logging.getLogger(__name__)
 
@@ -201,8 +203,17 @@ class PredictionService:
         names = model.feature_names
         if any(f.type != "numeric" for f in meta.features):
             features = [(f.name, f.type == "numeric") for f in meta.features]
-            if mime in CSV_TYPES:
-                return csv_columns(data, features, self.limits)
+            if mime in CSV_TYPES:  # (a few rows: split in Python; more: located by numpy; either may decline)
+                readers = (
+                    (csv_columns, csv_feature_columns)
+                    if len(data) < FEW_ROWS_BYTES
+                    else (csv_feature_columns, csv_columns)
+                )
+                for reader in readers:
+                    columns = reader(data, features, self.limits)
+                    if columns is not None:
+                        return columns
+                return None
             if mime in JSON_TYPES:
                 return json_columns(json_rows(data), features, self.limits)
             return None

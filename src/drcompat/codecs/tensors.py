@@ -224,6 +224,9 @@ def csv_columns(
         data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:
             return None
+    width = data.count(b",", 0, max(data.find(b"\n"), 0)) + 1
+    if (data.count(b"\n") - data.endswith(b"\n")) * width > MIXED_CELLS:
+        return None  # large (or with many blank lines): codecs.columns_csv or the general path
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
