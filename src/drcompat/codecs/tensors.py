@@ -24,6 +24,8 @@ import io
 import re
 import threading
 from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -158,26 +160,39 @@ def _read_large(data: bytes, width: int) -> np.ndarray:
 
 def json_block(rows: list[dict[str, Any]], names: Sequence[str], limits: CellLimits | None) -> np.ndarray | None:
     """The features of JSON rows whose feature values are all numbers or null, or None."""
-    if not rows:
+    if not rows or not _fits(limits, len(rows), _json_width(rows)):
         return None
-    keys = rows[0].keys()
-    width = len(keys)
-    for row in rows:
-        if row.keys() != keys:
-            width = len(set().union(*rows))
-            break
-    if not _fits(limits, len(rows), width):
+    values = _json_values(rows, names)
+    if values is None:
         return None
-    try:
-        values = [row[name] for row in rows for name in names]
-    except KeyError:
-        return None  # a row without a feature: pandas fills it in, the general path decides
-    for value in values:
-        kind = type(value)
-        if kind is not float and kind is not int and value is not None:
-            return None  # text, booleans, objects: the general path coerces or refuses them
+    cells = values if len(names) == 1 else chain.from_iterable(values)
+    if not NUMBER_TYPES.issuperset(map(type, cells)):
+        return None  # a row without a feature (pandas fills it in), text, booleans, objects: the general path
     block = np.array(values, dtype=np.float64).reshape(len(rows), len(names))
     return block if not np.isinf(block).any() else None
+
+
+NUMBER_TYPES = frozenset({float, int, type(None)})
+TEXT_TYPES = frozenset({str, type(None)})
+
+
+def _json_width(rows: list[dict[str, Any]]) -> int:
+    """The number of distinct keys (the frame's columns)."""
+    keys = rows[0].keys()
+    for row in rows:
+        if row.keys() != keys:
+            return len(set().union(*rows))
+    return len(keys)
+
+
+def _json_values(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Any] | None:
+    """Each row's values of ``names`` (one name: the values; more: a tuple per row), looked up in C."""
+    if not names:
+        return None
+    try:
+        return list(map(itemgetter(*names), rows))
+    except KeyError:
+        return None
 
 
 def charset_is_utf8(params: dict[str, str]) -> bool:
@@ -266,11 +281,13 @@ def json_columns(
 ) -> dict[str, np.ndarray] | None:
     """Per-feature arrays of JSON rows: numeric features numbers or null, text features strings
     or null (null: ""); anything else (numbers as categories, booleans) takes the general path."""
+    if not rows:
+        return None
     numeric = [name for name, is_numeric in features if is_numeric]
     block = json_block(rows, numeric, limits) if numeric else None
     if numeric and block is None:
         return None
-    if not numeric and not _fits(limits, len(rows), len(set().union(*rows)) if rows else 0):
+    if not numeric and not _fits(limits, len(rows), _json_width(rows)):
         return None
     columns: dict[str, np.ndarray] = {}
     for name, is_numeric in features:
@@ -278,11 +295,13 @@ def json_columns(
             assert block is not None
             columns[name] = np.ascontiguousarray(block[:, numeric.index(name)])
             continue
-        try:
-            values = [row[name] for row in rows]
-        except KeyError:
+        values = _json_values(rows, [name])
+        if values is None:
             return None
-        if not all(type(v) is str or v is None for v in values):
+        kinds = set(map(type, values))
+        if not TEXT_TYPES.issuperset(kinds):
             return None
-        columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
-    return columns if rows else None
+        if type(None) in kinds:
+            values = ["" if v is None else v for v in values]
+        columns[name] = np.array(values, dtype=object)
+    return columns
