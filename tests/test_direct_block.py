@@ -348,3 +348,45 @@ def test_large_mixed_csv_columns_are_the_general_paths():
 
 
 FEATURES = [{"name": "a"}, {"name": "t", "type": "categorical"}, {"name": "b"}]
+
+
+def big_json(rows: int, **changes: object) -> bytes:
+    """3,000 records (30,000 cells) from the diabetes sample; ``changes`` set on record 2,000."""
+    keys = D_HEADER.split(",")
+    records = []
+    for line in (D_LINES * (rows // len(D_LINES) + 1))[:rows]:
+        cells = line.split(",")
+        records.append({k: (v if k == "sex" else float(v)) for k, v in zip(keys, cells, strict=True)})
+    records[2000] = {**records[2000], **changes}
+    return orjson.dumps(records)
+
+
+LARGE_MIXED_JSON = {
+    "json, 3,000 records": (big_json(3000), True),
+    "json, nulls and integers": (big_json(3000, sex=None, age=None, bmi=30), True),
+    "json, a number as category": (big_json(3000, sex=1.0), False),
+    "json, a boolean": (big_json(3000, age=True), False),
+    "json, a numeric string": (big_json(3000, age="60"), False),
+    "json, an extra key on one record": (big_json(3000, extra=[1]), True),
+}
+
+
+@pytest.mark.parametrize("name", list(LARGE_MIXED_JSON))
+def test_large_mixed_json_answers_as_the_general_path(client, monkeypatch, name):
+    body, direct = LARGE_MIXED_JSON[name]
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    assert taken == [direct, direct]
