@@ -160,20 +160,30 @@ def _read_large(data: bytes, width: int) -> np.ndarray:
 
 def json_block(rows: list[dict[str, Any]], names: Sequence[str], limits: CellLimits | None) -> np.ndarray | None:
     """The features of JSON rows whose feature values are all numbers or null, or None."""
-    if not rows or not _fits(limits, len(rows), _json_width(rows)):
+    if not rows or not _json_fits(rows, len(names), limits):
         return None
     values = _json_values(rows, names)
     if values is None:
         return None
-    cells = values if len(names) == 1 else chain.from_iterable(values)
+    cells = values if len(names) == 1 else list(chain.from_iterable(values))
     if not NUMBER_TYPES.issuperset(map(type, cells)):
-        return None  # a row without a feature (pandas fills it in), text, booleans, objects: the general path
-    block = np.array(values, dtype=np.float64).reshape(len(rows), len(names))
+        return None  # text, booleans, objects: the general path coerces or refuses them
+    block = np.array(cells, dtype=np.float64).reshape(len(rows), len(names))
     return block if not np.isinf(block).any() else None
 
 
 NUMBER_TYPES = frozenset({float, int, type(None)})
 TEXT_TYPES = frozenset({str, type(None)})
+
+
+def _json_fits(rows: list[dict[str, Any]], features: int, limits: CellLimits | None) -> bool:
+    """Whether rows x distinct keys (the frame's columns) pass the cell limit. Rows of exactly
+    ``features`` keys that hold every feature (checked after) have those keys only: no union."""
+    if limits is None:
+        return True
+    lengths = set(map(len, rows))
+    width = features if lengths == {features} else _json_width(rows)
+    return _fits(limits, len(rows), width)
 
 
 def _json_width(rows: list[dict[str, Any]]) -> int:
@@ -186,7 +196,8 @@ def _json_width(rows: list[dict[str, Any]]) -> int:
 
 
 def _json_values(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Any] | None:
-    """Each row's values of ``names`` (one name: the values; more: a tuple per row), looked up in C."""
+    """Each row's values of ``names`` (one name: the values; more: a tuple per row), looked up in
+    C; None when a row lacks one (pandas fills it in: the general path decides)."""
     if not names:
         return None
     try:
@@ -281,13 +292,11 @@ def json_columns(
 ) -> dict[str, np.ndarray] | None:
     """Per-feature arrays of JSON rows: numeric features numbers or null, text features strings
     or null (null: ""); anything else (numbers as categories, booleans) takes the general path."""
-    if not rows:
+    if not rows or not _json_fits(rows, len(features), limits):
         return None
     numeric = [name for name, is_numeric in features if is_numeric]
-    block = json_block(rows, numeric, limits) if numeric else None
+    block = json_block(rows, numeric, None) if numeric else None  # (the limit: checked above)
     if numeric and block is None:
-        return None
-    if not numeric and not _fits(limits, len(rows), _json_width(rows)):
         return None
     columns: dict[str, np.ndarray] = {}
     for name, is_numeric in features:
