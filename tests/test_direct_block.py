@@ -390,3 +390,20 @@ def test_large_mixed_json_answers_as_the_general_path(client, monkeypatch, name)
         general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
         assert (fast.status_code, fast.content) == (general.status_code, general.content)
     assert taken == [direct, direct]
+
+
+def test_json_cell_limit_counts_every_distinct_key():
+    """The per-feature arrays decline (the general path answers 413) exactly when rows x distinct
+    keys is over the limit, whether the rows hold only the features or differing extra keys."""
+    from drcompat.codecs.cells import CellLimits
+    from drcompat.codecs.tensors import json_block, json_columns
+
+    features = [("a", True), ("t", False)]
+    same = [{"a": 1.0, "t": "x"} for _ in range(10)]  # 20 cells
+    extra = [{"a": 1.0, "t": "x", f"k{i}": 1} for i in range(10)]  # 3 keys each, 12 distinct: 120 cells
+    assert json_columns(same, features, CellLimits(20, 100)) is not None
+    assert json_columns(same, features, CellLimits(19, 100)) is None
+    assert json_columns(extra, features, CellLimits(120, 100)) is not None
+    assert json_columns(extra, features, CellLimits(119, 100)) is None
+    assert json_block(extra, ["a"], CellLimits(119, 100)) is None
+    assert json_block(extra, ["a"], CellLimits(120, 100)) is not None
