@@ -101,3 +101,13 @@ def test_multiclass_and_regression_answers_are_plain_orjson(rows):
     regression = PredictionResult(metadata(TargetType.REGRESSION), rows, values=rng.normal(size=rows) * 1e3)
     with_humility(regression, 3, -1.5, rng)
     assert encode_json(regression) == expected(regression)
+
+
+def test_row_id_tokens_are_kept_between_answers():
+    from drcompat.codecs.response_json import MAX_CACHED_COUNT, count_tokens
+
+    assert count_tokens(3) == [b"0", b"1", b"2"]
+    assert count_tokens(1000)[-1] == b"999" and count_tokens(2)[-1] == b"1"
+    beyond = count_tokens(MAX_CACHED_COUNT + 2)
+    assert len(beyond) == MAX_CACHED_COUNT + 2 and beyond[-1] == str(MAX_CACHED_COUNT + 1).encode()
+    assert count_tokens(MAX_CACHED_COUNT)[-1] == str(MAX_CACHED_COUNT - 1).encode()

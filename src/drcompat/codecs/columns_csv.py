@@ -1,12 +1,14 @@
 """Large plain CSV bodies for models with text features: per-feature arrays without pandas.
 
-``tensors.csv_columns`` splits small bodies cell by cell in Python; above ``MIXED_CELLS`` that
+``tensors.csv_columns`` splits small bodies cell by cell in Python; above a few dozen rows that
 costs more than pandas' reader, and pandas then costs more than scoring (a DataFrame, then each
-column coerced again). Here the separators are located once with numpy, so every cell is a byte
-range: the numeric features' cells are cut out together and read by simdjson as JSON arrays of
-numbers by simdjson in one flat array (correctly rounded, as pandas reads them; see
-``tensors._read_json_numbers``), and each text
-feature's cells are cut out and split into strings, pandas' missing-value markers read as ``""``.
+column coerced again). Here the separators of a block of rows are located once with numpy, so
+every cell is a byte range: in a copy of the block the cells of other columns are blanked (CR is
+JSON whitespace) and the row ends become commas, so simdjson reads the numeric features' cells as
+one flat JSON array of numbers (correctly rounded, as pandas reads them: see
+``tensors._read_json_numbers``); each text feature's cells are gathered into a fixed-width grid
+and split into strings, pandas' missing-value markers read as ``""``. Blocks of about 64 KiB keep
+every buffer small: large ones are fresh memory, faulted in page by page, on every request.
 
 Only the plain case is taken, as in ``tensors``: UTF-8, no quotes, no byte order mark, no NUL
 or CR alone, no blank line, at least two columns of unique non-empty names, every row with the
@@ -29,7 +31,7 @@ from drcompat.codecs.tensors import NA_TEXT, NUMERIC_BYTES
 
 COMMA, NEWLINE, MINUS, BLANK = ord(","), ord("\n"), ord("-"), ord("\r")  # CR: JSON whitespace
 NUMERIC_OR_BLANK = NUMERIC_BYTES + b"\r"
-CHUNK_BYTES = 64 * 1024  # rows are read in blocks of about this size: small buffers are reused, not faulted in
+CHUNK_BYTES = 256 * 1024  # rows are read in blocks of about this size: small buffers are reused, not faulted in
 MAX_DROPPED_CELL = MAX_TEXT_CELL = 256  # longer cells outside the numeric features: the general path
 _parsers = threading.local()  # a simdjson parser reuses its buffers; one per scoring thread
 

@@ -36,13 +36,32 @@ class Coded:
         return np.array(self.table, dtype=object)[self.codes]
 
 
-Piece = bytes | np.ndarray | Coded
+Piece = bytes | np.ndarray | list[bytes] | Coded
 Pieces = list[Piece]
 
 
 def number_tokens(values: np.ndarray) -> np.ndarray:
+    return np.array(number_list(values), dtype=object)
+
+
+def number_list(values: np.ndarray) -> list[bytes]:
     raw = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
-    return np.array(raw[1:-1].split(b","), dtype=object)
+    return raw[1:-1].split(b",")
+
+
+_counts: list[bytes] = []  # "0", "1", ...: the rowIds of answers so far (immutable tokens, shared)
+MAX_CACHED_COUNT = 100_000
+
+
+def count_tokens(rows: int) -> list[bytes]:
+    """rowId tokens 0 .. rows - 1, kept between answers (up to MAX_CACHED_COUNT rows)."""
+    global _counts
+    if rows > MAX_CACHED_COUNT:
+        return number_list(np.arange(rows))
+    counts = _counts
+    if len(counts) < rows:
+        counts = _counts = number_list(np.arange(max(rows, 2 * len(counts))))[:MAX_CACHED_COUNT]
+    return counts[:rows]
 
 
 def object_tokens(frame: pd.DataFrame) -> np.ndarray:
@@ -137,7 +156,7 @@ def _prediction_pieces(result: PredictionResult) -> Pieces:
     pieces = []
     for position, k in enumerate(result.class_order()):
         opener = b'{"predictionValues":[' if position == 0 else b"},"
-        pieces += [opener + b'{"label":' + encoded[k] + b',"value":', number_tokens(result.probabilities[:, k])]
+        pieces += [opener + b'{"label":' + encoded[k] + b',"value":', number_list(result.probabilities[:, k])]
     pieces.append(b"}]")
     if meta.target_type is TargetType.BINARY:
         pieces.append(b',"predictionThreshold":' + orjson.dumps(result.threshold))
@@ -203,7 +222,8 @@ def encode_json(result: PredictionResult) -> bytes:
         first = pieces[0]
         assert isinstance(first, bytes) and first.startswith(b"{")
         pieces = [*_time_series_pieces(result), first[1:], *pieces[1:]]
-    pieces += [b',"rowId":', number_tokens(result.row_ids())]
+    row_ids = count_tokens(result.rows) if result.time_series is None else number_list(result.row_ids())
+    pieces += [b',"rowId":', row_ids]
     if result.humility is not None:
         pieces += _humility_pieces(result)
     if result.explanations is not None:
@@ -245,7 +265,9 @@ def _join_rows(pieces: Pieces, rows: int) -> bytes:
     return b"".join([b'{"data":[', *blocks, b"]}"])
 
 
-def _token_list(piece: np.ndarray | Coded) -> list[bytes]:
+def _token_list(piece: np.ndarray | list[bytes] | Coded) -> list[bytes]:
+    if isinstance(piece, list):
+        return piece
     tokens = piece.tokens() if isinstance(piece, Coded) else piece
     return tokens.tolist()
 
