@@ -31,8 +31,9 @@ from drcompat.codecs.tensors import NA_TEXT, NUMERIC_BYTES
 
 COMMA, NEWLINE, MINUS, BLANK = ord(","), ord("\n"), ord("-"), ord("\r")  # CR: JSON whitespace
 NUMERIC_OR_BLANK = NUMERIC_BYTES + b"\r"
+SEPARATORS_TO_NEWLINES = bytes.maketrans(b",", b"\n")
 CHUNK_BYTES = 256 * 1024  # rows are read in blocks of about this size: small buffers are reused, not faulted in
-MAX_DROPPED_CELL = MAX_TEXT_CELL = 256  # longer cells outside the numeric features: the general path
+MAX_DROPPED_CELL = 256  # longer cells outside the numeric features: the general path
 _parsers = threading.local()  # a simdjson parser reuses its buffers; one per scoring thread
 
 
@@ -96,7 +97,12 @@ def csv_feature_columns(
 def _chunk(
     raw: memoryview, width: int, numeric: list[int], texts: list[int], checked: bool
 ) -> tuple[np.ndarray, list[list[str]]] | None:
-    """Whole rows (each ending in a newline): the numeric block and each text column's strings."""
+    """Whole rows (each ending in a newline): the numeric block and each text column's strings.
+
+    One copy of the rows, ``[`` first, is made into a JSON array of the numeric cells: every
+    other column's cells are blanked with one separator each (CR is JSON whitespace) while the
+    text features' cells are gathered, and each row's newline becomes a comma.
+    """
     body = np.frombuffer(raw, dtype=np.uint8)
     separators = body == COMMA
     separators |= body == NEWLINE
@@ -106,16 +112,33 @@ def _chunk(
     ends = found.reshape(-1, width)
     if not bool((body[ends[:, -1]] == NEWLINE).all()) or bool((body[ends[:, :-1]] == NEWLINE).any()):
         return None  # a short row next to a long one, or a blank line (pandas skips it)
-    strings = []
-    for j in texts:
-        values = _texts(body, ends, j)
-        if values is None:
-            return None
-        strings.append(values)
-    block = _numbers(raw, ends, numeric, width, checked)
+    text = np.empty(len(body) + 1, dtype=np.uint8)
+    text[0] = ord("[")
+    buffer = text[1:]  # the rows, indexed as ``body``
+    buffer[:] = body
+    strings: dict[int, list[str]] = {}
+    for j in range(width):
+        if j in numeric:
+            continue
+        first, last = _starts(ends, j), ends[:, j]
+        longest = int((last - first).max())
+        if longest > MAX_DROPPED_CELL:
+            return None  # (rows x longest indices would be large)
+        at = first[:, None] + np.arange(longest + 1)
+        cells = at[at <= last[:, None]]  # each cell's bytes and the separator after it
+        if j in texts:
+            picked = body[cells].tobytes().translate(SEPARATORS_TO_NEWLINES)
+            strings[j] = picked.decode("utf-8").split("\n")[:-1]
+        # the cell and the separator after it before the first numeric cell, else the one before it
+        buffer[cells if j < numeric[0] else cells - 1] = BLANK
+    if checked and len(text.tobytes().translate(None, NUMERIC_OR_BLANK)) > 1:  # (the "[")
+        return None  # brackets, spaces: something pandas reads its own way
+    buffer[ends[:, -1]] = COMMA  # rows joined into one array
+    text[-1] = ord("]")
+    block = _numbers(text, raw, ends, numeric)
     if block is None:
         return None
-    return block, strings
+    return block, [strings[j] for j in texts]
 
 
 def _utf8(data: bytes) -> bool:
@@ -142,43 +165,13 @@ def _starts(ends: np.ndarray, j: int) -> np.ndarray:
     return starts
 
 
-def _blank(buffer: np.ndarray, first: np.ndarray, last: np.ndarray) -> bool:
-    """Overwrite ``[first, last)`` of each row with JSON whitespace; False if a range is too long."""
-    longest = int((last - first).max())
-    if longest > MAX_DROPPED_CELL:
-        return False
-    if longest:
-        at = first[:, None] + np.arange(longest)
-        buffer[at[at < last[:, None]]] = BLANK
-    return True
-
-
-def _numbers(raw: memoryview, ends: np.ndarray, kept: list[int], width: int, checked: bool) -> np.ndarray | None:
-    """The ``kept`` columns' cells as a float64 block (rows x kept), or None: the other cells are
-    blanked in a copy, with one separator each, so the rows are one flat JSON array of numbers."""
-    text = bytearray(len(raw) + 1)
-    text[0] = ord("[")
-    text[1:] = raw
-    buffer = np.frombuffer(text, dtype=np.uint8)[1:]  # the rows, indexed as ``raw``
-    first_kept = kept[0]
-    for j in range(width):
-        if j in kept:
-            continue
-        if j < first_kept:  # the cell and the separator after it
-            ok = _blank(buffer, _starts(ends, j), ends[:, j] + 1)
-        else:  # the separator before it and the cell
-            ok = _blank(buffer, ends[:, j - 1], ends[:, j])
-        if not ok:
-            return None
-    if checked and len(text.translate(None, NUMERIC_OR_BLANK)) > 1:  # (the "[")
-        return None  # brackets, spaces: something pandas reads its own way
-    buffer[ends[:, -1]] = COMMA  # rows joined into one array
-    text[-1] = ord("]")
+def _numbers(text: np.ndarray, raw: memoryview, ends: np.ndarray, kept: list[int]) -> np.ndarray | None:
+    """The rows' numeric cells, ``text`` as one JSON array, as a float64 block (rows x kept)."""
     parser = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = simdjson.Parser()
     try:
-        document = parser.parse(text)
+        document = parser.parse(text.data)
         try:
             if not isinstance(document, simdjson.Array):  # (always an array: the text is one)
                 return None
@@ -186,7 +179,7 @@ def _numbers(raw: memoryview, ends: np.ndarray, kept: list[int], width: int, che
         finally:
             del document  # the parser is free again
     except (ValueError, TypeError, RuntimeError, AttributeError):
-        return None  # not JSON numbers (empty cells, .5, +1, 1.): the general path decides
+        return None  # not JSON numbers (empty cells, NA, .5, +1, 1.): the general path decides
     rows = len(ends)
     if len(values) != rows * len(kept) or not np.isfinite(values).all():
         return None  # infinities (1e999): the general path refuses them
@@ -200,20 +193,3 @@ def _negative_zero(raw: bytes, ends: np.ndarray, kept: list[int], values: np.nda
     body = np.frombuffer(raw, dtype=np.uint8)
     starts = np.stack([_starts(ends, j) for j in kept], axis=1).ravel()
     return bool((body[starts[values == 0]] == MINUS).any())
-
-
-def _texts(body: np.ndarray, ends: np.ndarray, j: int) -> list[str] | None:
-    """Column ``j``'s cells as strings (as sent: missing-value markers are mapped by the caller)."""
-    first, last = _starts(ends, j), ends[:, j]
-    lengths = last - first
-    longest = int(lengths.max())
-    if longest > MAX_TEXT_CELL:
-        return None  # (a grid of rows x longest bytes would be large)
-    if not longest:
-        return [""] * len(ends)
-    at = first[:, None] + np.arange(longest)
-    inside = np.arange(longest) < lengths[:, None]
-    grid = body[np.where(inside, at, 0)]
-    grid[~inside] = 0  # numpy's fixed-width bytes drop trailing NULs (the body has none)
-    cells = grid.view(f"S{longest}").ravel().tolist()
-    return b"\n".join(cells).decode("utf-8").split("\n")
