@@ -198,7 +198,9 @@ class PredictionService:
             mime, part_options = split_content_type(part_type or "text/csv")
             options = {**options, **part_options}
             mime = mime if mime in JSON_TYPES else "text/csv"
-        if not charset_is_utf8(options) or not data.strip():
+        if (
+            not charset_is_utf8(options) or not data or data.isspace()
+        ):  # (isspace stops at the first other byte; strip copies)
             return None
         names = model.feature_names
         if any(f.type != "numeric" for f in meta.features):

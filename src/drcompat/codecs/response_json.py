@@ -11,6 +11,7 @@ answer is copied twice at most (a 10,000-row answer has ~70,000 pieces, not ~130
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,7 +250,8 @@ def _join_rows(pieces: Pieces, rows: int) -> bytes:
     width = len(pieces)
     template = [piece if isinstance(piece, bytes) else b"" for piece in pieces]
     columns = [(j, _token_list(piece)) for j, piece in enumerate(pieces) if not isinstance(piece, bytes)]
-    blocks: list[bytes] = []
+    out = io.BytesIO()  # grown in place; getvalue() hands over its buffer without a copy
+    out.write(b'{"data":[')
     for start in range(0, rows, JOIN_ROWS):
         stop = min(start + JOIN_ROWS, rows)
         parts = template * (stop - start)
@@ -261,8 +263,9 @@ def _join_rows(pieces: Pieces, rows: int) -> bytes:
             parts.insert(0, b'{"data":[')
             parts.append(b"]}")
             return b"".join(parts)
-        blocks.append(b"".join(parts))
-    return b"".join([b'{"data":[', *blocks, b"]}"])
+        out.write(b"".join(parts))  # (each block is freed at once: the next one reuses its memory)
+    out.write(b"]}")
+    return out.getvalue()
 
 
 def _token_list(piece: np.ndarray | list[bytes] | Coded) -> list[bytes]:
