@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import threading
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 import simdjson
@@ -87,7 +88,7 @@ def csv_feature_columns(
             columns[name] = np.ascontiguousarray(block[:, order[position[name]]])
         else:
             k = texts.index(position[name])
-            values = [value for part in strings for value in part[k]] if len(strings) > 1 else strings[0][k]
+            values = list(chain.from_iterable(part[k] for part in strings)) if len(strings) > 1 else strings[0][k]
             if not NA_TEXT.isdisjoint(values):
                 values = ["" if v in NA_TEXT else v for v in values]
             columns[name] = np.array(values, dtype=object)
