@@ -1,7 +1,9 @@
 """Cold start: a fresh process answering its first Lambda event, next to the floor.
 
-* ours  - a new interpreter imports functions/predict/app.py (settings, app, bundled models warmed)
-          and answers events/predict-csv.json through the real handler;
+* ours  - a new interpreter imports functions/predict/app.py (settings, the prediction service,
+          every bundled model but the time-series one loaded; the FastAPI app is built only for a
+          non-prediction event) and answers events/predict-csv.json through the real handler
+          (its direct path: no pandas, FastAPI or Mangum is imported for it);
 * floor - a new interpreter imports onnxruntime and numpy, creates the same model's session and
           runs it once on the same rows (no HTTP, no parsing, no response).
 

@@ -2,8 +2,9 @@
 
 For 1, 100 and 10,000 CSV rows on the binary demo deployment (JSON answers), the median time of:
 
-* rest                - PredictFunction's handler (functions/predict/app.py, Mangum + Powertools,
-                        logs and metrics included) on the REST API's event (payload 1.0, base64 body);
+* rest                - PredictFunction's handler (functions/predict/app.py: Powertools and the
+                        direct path of src/drcompat_lambda/direct.py, logs and metrics included)
+                        on the REST API's event (payload 1.0, base64 body);
 * http-api            - the same handler on the HTTP API's event (payload 2.0);
 * function-url        - the same handler on a function URL's event (FunctionUrlInvokeMode=BUFFERED);
 * function-url-stream - functions/predict/run.sh (uvicorn, as the Lambda Web Adapter starts it)

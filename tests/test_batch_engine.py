@@ -193,7 +193,7 @@ def test_csv_writer_reads_back_as_pandas_writes_it():
 def test_the_api_in_aws_starts_the_state_machine_and_reports_its_status(aws):
     settings, s3, name, machine = aws
     s3.put_object(Bucket=name, Key="input/in.csv", Body=(SAMPLES / "diabetes_binary.csv").read_bytes())
-    app = create_app(settings.model_copy(update={"batch_endpoint_urls": (settings.s3_endpoint_url,)}))
+    app = create_app(settings.replace(batch_endpoint_urls=(settings.s3_endpoint_url,)))
     app.state.batch_start = lambda job: machine.run({"jobId": job.id, "numConcurrent": job.num_concurrent})
     where = {"type": "s3", "endpointUrl": settings.s3_endpoint_url}
     with TestClient(app) as api:

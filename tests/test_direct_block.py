@@ -134,7 +134,8 @@ def test_direct_block_answers_as_the_general_path(client, monkeypatch, name):
 
 
 def test_direct_block_keeps_humility_and_the_general_path_for_passthrough(client, monkeypatch):
-    """The regression deployment's humility rules see the same inputs; passthrough takes the general path."""
+    """The regression deployment's humility rules see the same inputs; passthrough values come back as sent
+    (a plain CSV body keeps them on the direct path: tests/test_direct_lambda.py compares both paths)."""
     body = sample("diabetes_regression")
     fast = client.post(url(REGRESSION), content=body, headers={**AUTH, "Content-Type": "text/csv"})
     monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
@@ -407,3 +408,21 @@ def test_json_cell_limit_counts_every_distinct_key():
     assert json_columns(extra, features, CellLimits(119, 100)) is None
     assert json_block(extra, ["a"], CellLimits(119, 100)) is None
     assert json_block(extra, ["a"], CellLimits(120, 100)) is not None
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 64, 70])
+def test_rows_of_the_wrong_field_count_are_found_at_any_width(width):
+    """simdjson flattens rows without checking their lengths: a row one cell short beside one a
+    cell long (the right total) must still go to the general path, which names the problem."""
+    from drcompat.codecs.tensors import csv_block
+
+    names = [f"c{j}" for j in range(width)]
+    good = ",".join("1.5" for _ in range(width))
+    header = ",".join(names)
+    block = csv_block(f"{header}\n{good}\n{good}\n".encode(), names, None)
+    assert block is not None and block.shape == (2, width)
+    long_row, short_row = good + ",2", ",".join("3" for _ in range(width - 1))
+    if width > 1:
+        assert csv_block(f"{header}\n{long_row}\n{short_row}\n".encode(), names, None) is None
+        assert csv_block(f"{header}\n{short_row}\n{long_row}\n".encode(), names, None) is None
+    assert csv_block(f"{header}\n{good}\n{long_row}\n".encode(), names, None) is None

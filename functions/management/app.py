@@ -6,4 +6,5 @@ functions stay read-only and see its writes within their registry refresh time.
 
 from drcompat_lambda.handler import build_handler
 
-handler, app = build_handler("drcompat-management", warm=False)
+handler, full_app = build_handler("drcompat-management", warm=False, direct=False)
+app = full_app.app()

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from drcompat.envconfig import EnvSettings
 
 # API Gateway's payload limit (REST and HTTP APIs) is 10 MB; DataRobot's dedicated servers allow 50 MB.
 API_GATEWAY_BODY_LIMIT = 10 * 1024 * 1024
@@ -18,10 +18,10 @@ DEFAULT_STORAGE_ROOT = Path(__file__).resolve().parents[2] / "layers" / "models"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".drcompat-data"
 
 
-class Settings(BaseSettings):
+class Settings(EnvSettings):
     """Service settings; every field can be set as ``DRC_<NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="DRC_", frozen=True)
+    env_prefix = "DRC_"
 
     storage_backend: Literal["local", "s3"] = "local"
     storage_root: Path = DEFAULT_STORAGE_ROOT  # the local bucket folder (backend "local")
@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     max_connections: int = 200
     max_header_bytes: int = 16 * 1024
     onnx_intra_op_threads: int = 0
+    # onnxruntime's pool threads busy-wait after each run by default: on a shared or small machine
+    # they then take the cores the server needs to parse and answer (measured in `make bench-http`:
+    # 1.1-1.8x faster over HTTP without it). On by DRC_ONNX_ALLOW_SPINNING=true.
+    onnx_allow_spinning: bool = False
     # Explanations: model evaluations one request may cost (413 past it, naming the row limit),
     # and perturbed rows per session.run (bounds memory).
     explain_max_evaluations: int = 8_000_000

@@ -9,10 +9,14 @@ disagree about it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from drcompat.errors import BadRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SHOWN_ROWS = 5
 

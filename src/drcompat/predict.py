@@ -11,13 +11,13 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from drcompat.auth import authenticate, authorize, token_from_header
 from drcompat.capture import CaptureSink, ScoredBatch
-from drcompat.codecs.as_sent import AsSent
+from drcompat.codecs.as_sent import AsSent, csv_objects
 from drcompat.codecs.cells import CellLimits
 from drcompat.codecs.columns_csv import csv_feature_columns
 from drcompat.codecs.json_codec import json_rows
@@ -31,7 +31,6 @@ from drcompat.codecs.request import (
     decode_request,
     split_content_type,
 )
-from drcompat.codecs.response_csv import encode_csv, iter_csv
 from drcompat.codecs.response_json import encode_json
 from drcompat.codecs.tensors import charset_is_utf8, csv_block, csv_columns, json_block, json_columns
 from drcompat.config import Settings
@@ -39,7 +38,6 @@ from drcompat.deployments import Deployment, DeploymentRegistry
 from drcompat.errors import BadRequest, ModelError, NotFound
 from drcompat.explain.service import explain as explain_rows
 from drcompat.explain.service import explained_output
-from drcompat.features import feature_columns, text_columns
 from drcompat.finite import check_finite_frame, check_finite_inputs, check_finite_outputs
 from drcompat.humility import evaluate as evaluate_humility
 from drcompat.models import ModelCache, ModelStore, OnnxModel, Scores, TargetType
@@ -47,7 +45,13 @@ from drcompat.models.metadata import MetadataError
 from drcompat.params import ExplanationParams, PredictionParams, parse_explanation_params, parse_prediction_params
 from drcompat.result import PredictionResult
 from drcompat.storage import Storage, storage_from_settings
-from drcompat.timeseries import parse_time_series_params, plan_forecast
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas (with features, timeseries and the CSV answer) is imported where the general path first
+# needs it: a small plain body is parsed, scored and answered without it (see ``direct_block``),
+# so a Lambda container's first such request does not pay its import (~120 ms).
 
 CSV_MEDIA = "text/csv"
 FEW_ROWS_BYTES = 2048  # CSV bodies below this (about 30 rows of 10 features) are split in Python
@@ -97,7 +101,7 @@ class PredictionService:
         self.settings = settings
         self.storage = storage or storage_from_settings(settings)
         self.registry = DeploymentRegistry(self.storage, settings.registry_ttl_seconds)
-        self.store = ModelStore(self.storage, settings.onnx_intra_op_threads)
+        self.store = ModelStore(self.storage, settings.onnx_intra_op_threads, settings.onnx_allow_spinning)
         self.cache = ModelCache(settings.model_cache_max_models, settings.model_cache_max_bytes)
         self.limits = CellLimits(settings.max_cells, settings.max_columns)
         self.sink: CaptureSink | None = None  # monitoring's capture, when enabled
@@ -121,10 +125,14 @@ class PredictionService:
         trace.cache_hit = hit
         return model
 
-    def warm(self) -> list[str]:
-        """Load every deployed model now (cold start / SnapStart), so first requests hit."""
+    def warm(self, time_series: bool = True) -> list[str]:
+        """Load every deployed model now (cold start / SnapStart), so first requests hit;
+        ``time_series=False`` leaves time-series models to their first request (they need pandas,
+        whose import costs more than a small request's whole answer)."""
         loaded = []
         for deployment in self.registry.snapshot().deployments.values():
+            if not time_series and "timeSeries" in self.store.metadata(deployment.model_id).raw:
+                continue
             self.model(deployment, Trace())
             loaded.append(deployment.model_id)
         return loaded
@@ -145,8 +153,11 @@ class PredictionService:
         params = parse_explanation_params(request.query) if explain else parse_prediction_params(request.query)
         if not explain:
             block = self.direct_block(request, deployment, model, params)
-            if block is not None:
-                return self._serve_block(request, trace, deployment, model, params, block)
+            kept = self.direct_kept(request, params) if block is not None and params.passthrough_columns else None
+            if block is not None and (kept is not None or not params.passthrough_columns):
+                return self._serve_block(request, trace, deployment, model, params, block, kept)
+        from drcompat.features import feature_columns, text_columns
+
         decoded = decode_request(
             request.body,
             request.content_type,
@@ -185,7 +196,7 @@ class PredictionService:
         meta = model.metadata
         if (
             params.passthrough_all
-            or params.passthrough_columns
+            or (params.passthrough_columns and wants_csv(request.accept))  # a CSV answer needs the frame
             or (meta.exposure is not None and not params.exclude_adjusted)
             or wants_association(deployment)
             or request.content_encoding not in (None, "", "identity")
@@ -225,6 +236,14 @@ class PredictionService:
             return json_block(json_rows(data), names, self.limits)
         return None
 
+    @staticmethod
+    def direct_kept(request: PredictionRequest, params: PredictionParams) -> np.ndarray | None:
+        """The passthrough values of a small plain CSV body (a JSON object per row, as ``AsSent``
+        gives them) for a direct block's JSON answer; None: the general path keeps them."""
+        if split_content_type(request.content_type)[0] not in CSV_TYPES:
+            return None
+        return csv_objects(request.body, params.passthrough_columns)
+
     def _serve_block(
         self,
         request: PredictionRequest,
@@ -233,8 +252,10 @@ class PredictionService:
         model: OnnxModel,
         params: PredictionParams,
         block: np.ndarray | dict[str, np.ndarray],
+        kept: np.ndarray | None = None,
     ) -> tuple[Answer, str]:
-        """The rest of ``_serve`` for a direct block: the same scoring, checks, humility and capture."""
+        """The rest of ``_serve`` for a direct block: the same scoring, checks, humility and capture
+        (``kept``: the passthrough values, JSON answers only)."""
         feeds = None
         if isinstance(block, dict):
             columns = block
@@ -245,6 +266,7 @@ class PredictionService:
             feeds = model.block_feeds(block)
         started = time.perf_counter()
         result = self.score(model, deployment, None, columns, params, feeds=feeds)
+        result.passthrough_tokens = kept
         trace.execution_ms = (time.perf_counter() - started) * 1000.0
         self.apply_humility(deployment, model, columns, result)
         if self.sink is not None:
@@ -257,6 +279,8 @@ class PredictionService:
         self, request: PredictionRequest, trace: Trace, deployment: Deployment, model: OnnxModel, explain: bool
     ) -> tuple[Answer, str]:
         """The same URL, detected by the model: forecasts from the history in the request."""
+        from drcompat.timeseries import parse_time_series_params, plan_forecast
+
         if explain:
             raise BadRequest("Prediction explanations are not available for time series deployments.")
         params = parse_prediction_params(request.query, time_series=True)
@@ -283,6 +307,8 @@ class PredictionService:
 
     def csv_answer(self, result: PredictionResult) -> Answer:
         """One piece, or (streaming doors, big answers) an iterator of pieces with the same bytes."""
+        from drcompat.codecs.response_csv import encode_csv, iter_csv
+
         rows = self.settings.stream_csv_rows
         if rows > 0 and result.rows > rows:
             return iter_csv(result, rows)
@@ -299,7 +325,7 @@ class PredictionService:
         feeds: dict[str, np.ndarray] | None = None,
     ) -> PredictionResult:
         """Score the batch (``feeds``: the model's inputs when already built; ``frame`` None: a
-        direct block, which never needs passthrough or exposure columns)."""
+        direct block, which never needs exposure columns and keeps passthrough values as tokens)."""
         meta = model.metadata
         try:
             scores = model.run(feeds) if feeds is not None else model.predict(columns)
@@ -408,6 +434,8 @@ def check_scored(scores: Scores, columns: dict[str, np.ndarray]) -> None:
 
 def exposure_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     """The exposure of each row: a positive number, needed for the exposure-adjusted prediction."""
+    import pandas as pd
+
     if name not in frame.columns:
         raise BadRequest(f"Exposure column {name!r} is missing: excludeAdjustedPredictions=false needs it.")
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

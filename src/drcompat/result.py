@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from drcompat.models.metadata import ModelMetadata, TargetType
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from drcompat.explain.service import Explanations
     from drcompat.humility import HumilityResult
     from drcompat.timeseries import Forecast

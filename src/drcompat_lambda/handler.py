@@ -1,8 +1,12 @@
-"""Build a Lambda handler once per container: app, warm models, logs, metrics and tracing.
+"""Build a Lambda handler once per container: service, warm models, logs, metrics and tracing.
 
-Everything expensive runs at import time, which is also what SnapStart snapshots: settings, the
-app, and the bundled models loaded into the warm cache. ``lifespan="off"`` because Mangum would
-otherwise run startup hooks on every invocation.
+What the first prediction needs runs at import time: settings, the service, and the bundled
+models loaded into the warm cache. Prediction events are answered by ``direct`` (no ASGI stack);
+every other event goes to the full FastAPI app through Mangum, built on the first such event (or
+at import, for functions that serve nothing else). Where init runs before any request (SnapStart
+snapshots it; provisioned concurrency) it costs no request anything, so everything is done then:
+the full app built and time-series models (and with them pandas) loaded too.
+``lifespan="off"`` because Mangum would otherwise run startup hooks on every invocation.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from mangum import Mangum
 
-from drcompat.api import create_app
+from drcompat.api.endpoint import PredictionEndpoint
 from drcompat.config import Settings
-from drcompat.observe import RequestRecord
+from drcompat.monitoring.capture import sink_for
+from drcompat.observe import Observer, RequestRecord
+from drcompat.predict import PredictionService
+from drcompat_lambda.direct import DirectRoutes
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "drcompat")
@@ -56,28 +62,73 @@ def request_observer(metrics: Metrics, logger: Logger) -> Callable[[RequestRecor
     return observe
 
 
-def build_handler(service_name: str, warm: bool = True) -> tuple[Handler, Any]:
-    """The Lambda entry point and the ASGI app it serves (the app is exposed for tests); ``warm``
-    loads the deployed models at import (prediction functions; the management function does not)."""
+class FullApp:
+    """The FastAPI app over the handler's service, wrapped by Mangum, built once on first use."""
+
+    def __init__(self, settings: Settings, service: PredictionService, observer: Observer) -> None:
+        self.settings, self.service, self.observer = settings, service, observer
+        self._app: Any = None
+        self._asgi: Any = None
+
+    def app(self) -> Any:
+        if self._app is None:
+            from mangum import Mangum
+
+            from drcompat.api import create_app
+
+            self._app = create_app(self.settings, self.service, observer=self.observer)
+            self._asgi = Mangum(self._app, lifespan="off")
+        return self._app
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.app()
+        return self._asgi(event, context)
+
+
+def build_handler(service_name: str, warm: bool = True, direct: bool = True) -> tuple[Handler, FullApp]:
+    """The Lambda entry point and the full app behind it (``.app()`` builds it; exposed for tests).
+
+    ``warm`` loads the deployed models at import (prediction functions; the management function
+    does not); ``direct`` answers prediction events without the app, which is then built on the
+    first other event (``direct=False``: at import, for functions whose every event needs it)."""
     logger = Logger(service=service_name)
     metrics = Metrics(namespace=NAMESPACE, service=service_name)
+    observer = request_observer(metrics, logger)
     # One request at a time per container, and Mangum runs a fresh event loop per invocation, so a
     # thread-pool hop would only start a new thread for nothing: every body is scored inline.
     settings = Settings(explain_inline=True, inline_body_bytes=sys.maxsize)
-    app = create_app(settings, warm=warm, observer=request_observer(metrics, logger))
-    asgi = Mangum(app, lifespan="off")
+    service = PredictionService(settings)
+    ahead = init_ahead_of_requests()
+    if warm:  # time-series models import pandas (~120 ms): on demand, loaded on their first request
+        service.warm(time_series=ahead)
+    if settings.monitoring_enabled:  # (as create_app would: the direct path records the same)
+        service.sink = sink_for(service, settings.monitoring_flush_seconds, settings.monitoring_flush_rows)
+    full = FullApp(settings, service, observer)
+    routes = {"predictions": service.predict, "predictionExplanations": service.explain}
+    answer_directly = DirectRoutes(
+        settings, {route: PredictionEndpoint(route, serve, service, observer) for route, serve in routes.items()}
+    )
+    if ahead or not direct:
+        full.app()
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return asgi(without_stage_prefix(event), context)
+        event = without_stage_prefix(event)
+        response = answer_directly(event) if direct else None
+        return response if response is not None else full(event, context)
 
     if tracing_enabled():
         # Imported only when on: the X-Ray SDK costs ~180 ms of cold start even when disabled.
         from aws_lambda_powertools import Tracer
 
         handler = Tracer(service=service_name).capture_lambda_handler(handler, capture_response=False)
-    return handler, app
+    return handler, full
+
+
+def init_ahead_of_requests() -> bool:
+    """SnapStart (its snapshot) and provisioned concurrency run init before any request arrives."""
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") in ("snap-start", "provisioned-concurrency")
 
 
 def tracing_enabled() -> bool:

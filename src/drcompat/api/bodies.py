@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from drcompat.errors import BadRequest, PayloadTooLarge
+from drcompat.api.endpoint import check_body_size
+from drcompat.errors import BadRequest
 
 MAX_JSON_BYTES = 1024 * 1024
 
@@ -16,13 +17,12 @@ MAX_JSON_BYTES = 1024 * 1024
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it passes ``limit`` (before it is all read)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    if declared and declared.isdigit():
+        check_body_size(int(declared), limit)
     chunks = bytearray()
     async for chunk in request.stream():
         chunks += chunk
-        if len(chunks) > limit:
-            raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        check_body_size(len(chunks), limit)
     return bytes(chunks)
 
 

@@ -21,29 +21,13 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from drcompat.api.cors import CORS_HEADERS, line_length
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-EXPOSED = ",".join(
-    [
-        "Content-Type",
-        "Content-Length",
-        "X-DataRobot-Execution-Time",
-        "X-DataRobot-Model-Cache-Hit",
-        "X-DataRobot-Model-Id",
-        "X-DataRobot-Request-Id",
-    ]
-)
-CORS_HEADERS = [
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-methods", b"OPTIONS, POST"),
-    (b"access-control-allow-credentials", b"true"),
-    (b"access-control-expose-headers", EXPOSED.encode()),
-    (b"access-control-allow-headers", b"Content-Type,Authorization,datarobot-key,Content-Encoding,Accept"),
-]
 
 
 log = logging.getLogger("drcompat.api")
@@ -89,22 +73,26 @@ def timed_receive(receive: Receive, total: float, idle: float) -> tuple[Receive,
 def request_line_length(scope: Scope) -> int:
     """Bytes of ``METHOD /path?query HTTP/1.1`` as the client sent it."""
     path = scope.get("raw_path") or scope["path"].encode()
-    query = scope.get("query_string") or b""
-    return len(scope["method"]) + 1 + len(path) + (1 + len(query) if query else 0) + len(" HTTP/1.1")
+    return line_length(scope["method"], path, scope.get("query_string") or b"")
 
 
 class DataRobotHeaders:
+    """``direct``: finds the ASGI handler of a request that needs none of the framework's routing
+    (the prediction routes, whose handler answers every outcome itself), or None."""
+
     def __init__(
         self,
         app: ASGIApp,
         max_request_line: int = 8192,
         body_timeout: float = 60.0,
         body_idle_timeout: float = 10.0,
+        direct: Callable[[Scope], ASGIApp | None] | None = None,
     ) -> None:
         self.app = app
         self.max_request_line = max_request_line
         self.body_timeout = body_timeout
         self.body_idle_timeout = body_idle_timeout
+        self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,7 +123,8 @@ class DataRobotHeaders:
             await _answer(send_with_headers, 204, b"")
             return
         try:
-            await self.app(scope, receive, send_with_headers)
+            app = (self.direct(scope) if self.direct is not None else None) or self.app
+            await app(scope, receive, send_with_headers)
         except ClientDisconnect:  # the client went away mid-body: nothing to answer, nothing broke
             log.debug("client disconnected before sending the whole body: %s %s", scope["method"], scope["path"])
 

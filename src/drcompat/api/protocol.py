@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol (h11) with the limits and answers the local server needs.
+"""uvicorn's HTTP/1.1 protocol (httptools) with the limits and answers the local server needs.
 
 What uvicorn answers itself, before any ASGI app runs, becomes DataRobot-shaped here: a framing
 error (``Content-Length: -1``, a bad request line, a head over ``max_header_bytes``) is a JSON 400
@@ -7,6 +7,9 @@ text. It also adds what uvicorn lacks: a deadline for a request head once it sta
 (a slow trickle of headers is answered 408 and closed), an idle timer on fresh connections, and a
 connection cap that first closes the longest-idle keep-alive connection to make room and only
 then answers 503.
+
+httptools (llhttp, in C) rather than h11 (pure Python): measured with the same client, it takes
+0.05-0.25 ms off each request and about 0.6 ms off a 1 MB body (``make bench-http``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-import h11
+import httptools
 import orjson
-from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from drcompat.api.middleware import CORS_HEADERS, DataRobotHeaders, Message, Receive, Scope, Send
 
@@ -41,8 +44,7 @@ def raw_response(status: int, message: str, extra: list[tuple[bytes, bytes]], el
         (b"x-datarobot-execution-time", str(round(elapsed_ms)).encode()),
         (b"x-datarobot-request-id", uuid.uuid4().hex.encode()),
     ]
-    head = b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES[status])
-    return head + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
+    return STATUS_LINE[status] + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
 
 
 def over_capacity(limit: int) -> Any:
@@ -81,7 +83,7 @@ class RefusalLog:
 refused = RefusalLog()
 
 
-class LimitedH11Protocol(H11Protocol):
+class LimitedProtocol(HttpToolsProtocol):
     """Configured per server by :func:`protocol_class` (uvicorn instantiates it per connection)."""
 
     max_connections: ClassVar[int] = 200
@@ -93,6 +95,8 @@ class LimitedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self.head_started = 0.0
         self.head_timer: asyncio.TimerHandle | None = None
+        self.awaiting_head = True  # the next bytes start (or continue) a request head
+        self.partial_head = b""  # a head's bytes so far, while it is incomplete (bounded)
         self.idle_since: float | None = time.monotonic()
         # uvicorn arms its keep-alive timer only after a response: a silent new connection would
         # otherwise stay open for ever.
@@ -108,7 +112,7 @@ class LimitedH11Protocol(H11Protocol):
         idle = [
             c
             for c in self.connections
-            if isinstance(c, LimitedH11Protocol)
+            if isinstance(c, LimitedProtocol)
             and c is not self
             and c.idle_since is not None
             and now - c.idle_since >= EVICTABLE_AFTER_SECONDS
@@ -127,19 +131,29 @@ class LimitedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.idle_since = None
-        if self.conn.their_state is h11.IDLE:  # a head is arriving: h11 checks its size only while
-            buffered = self.conn.trailing_data[0] + data  # incomplete, so a whole one is measured here
+        if self.awaiting_head:  # httptools has no limit on a head's size: measure it here
+            buffered = self.partial_head + data
             end = buffered.find(b"\r\n\r\n")
             if (end if end >= 0 else len(buffered)) > self.max_header_bytes:
                 self.refuse_head(buffered)
                 return
+            self.partial_head = buffered if end < 0 else b""
         super().data_received(data)
-        waiting_for_head = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
-        if waiting_for_head and self.head_timer is None:
+        if self.transport.is_closing() or not self.awaiting_head:
+            self.cancel_head_timer()
+        elif self.partial_head and self.head_timer is None:
             self.head_started = time.perf_counter()
             self.head_timer = self.loop.call_later(self.header_timeout, self.head_timed_out)
-        elif not waiting_for_head:
-            self.cancel_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self.awaiting_head = False
+        self.partial_head = b""
+        self.cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.awaiting_head = True
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -153,19 +167,16 @@ class LimitedH11Protocol(H11Protocol):
 
     def head_timed_out(self) -> None:
         self.head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self.awaiting_head and not self.transport.is_closing():
             log.info("request head not received within %g s: answering 408", self.header_timeout)
             message = f"The request headers did not arrive within {self.header_timeout:g} seconds."
             self.write_and_close(408, message)
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn calls this inside its ``except h11.RemoteProtocolError``: say what was wrong."""
+        """uvicorn calls this inside its ``except httptools.HttpParserError``: say what was wrong."""
         error = sys.exc_info()[1]
-        if isinstance(error, h11.RemoteProtocolError) and error.error_status_hint == 431:
-            self.refuse_head(self.conn.trailing_data[0])
-            return
-        reason = str(error or msg).split(":")[0]  # h11's reason, without the bytes it quotes
-        self.refuse(400, f"Malformed HTTP request: {reason}.")
+        reason = str(error) if isinstance(error, httptools.HttpParserError) and str(error) else msg
+        self.refuse(400, f"Malformed HTTP request: {reason.rstrip('.')}.")
 
     def refuse_head(self, buffered: bytes) -> None:
         """A head over max_header_bytes: 414 if the request line alone is, else 400."""
@@ -188,7 +199,7 @@ class LimitedH11Protocol(H11Protocol):
 
 def protocol_class(
     max_connections: int, header_timeout: float, max_header_bytes: int, max_request_line: int
-) -> type[LimitedH11Protocol]:
+) -> type[LimitedProtocol]:
     """A protocol class carrying one server's limits (uvicorn takes a class, not an instance)."""
     attributes = {
         "max_connections": max_connections,
@@ -196,4 +207,4 @@ def protocol_class(
         "max_header_bytes": max_header_bytes,
         "max_request_line": max_request_line,
     }
-    return type("DataRobotH11Protocol", (LimitedH11Protocol,), attributes)
+    return type("DataRobotProtocol", (LimitedProtocol,), attributes)

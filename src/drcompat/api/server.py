@@ -35,7 +35,6 @@ def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int, log_l
             settings.max_header_bytes,
             settings.max_request_line_bytes,
         ),
-        h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=int(settings.keep_alive_seconds),
         limit_concurrency=None,  # the protocol caps connections itself, idle ones closed first
     )
@@ -73,7 +72,6 @@ def main() -> None:
             port=port,
             log_level=config.log_level,
             http="drcompat.api.workers:Protocol",
-            h11_max_incomplete_event_size=config.h11_max_incomplete_event_size,
             timeout_keep_alive=config.timeout_keep_alive,
             limit_concurrency=None,
         )

@@ -73,6 +73,6 @@ def run_chunk_in_process(settings_json: str, task: dict[str, Any]) -> dict[str, 
 
     service = _services.get(settings_json)
     if service is None:
-        service = _services[settings_json] = PredictionService(Settings.model_validate_json(settings_json))
+        service = _services[settings_json] = PredictionService(Settings.from_json(settings_json))
     store = credential_store(service.settings)
     return run_chunk(service, task, store.get if store else None)

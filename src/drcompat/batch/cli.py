@@ -93,7 +93,7 @@ def executor_for(settings: Settings, workers: int) -> tuple[Executor, Any]:
         # done; this process has loaded no model and started no onnxruntime threads to inherit.
         method = "fork" if "fork" in get_all_start_methods() else "spawn"
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
-        return pool, partial(run_chunk_in_process, settings.model_dump_json())
+        return pool, partial(run_chunk_in_process, settings.to_json())
     service = PredictionService(settings)
     store = credential_store(settings)
     return ThreadPoolExecutor(max_workers=1), partial(run_chunk, service, credentials=store.get if store else None)

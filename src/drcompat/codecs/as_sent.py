@@ -13,13 +13,15 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
 from drcompat.errors import BadRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A CSV cell written as a JSON number (``41.051128``, ``-3``, ``1e5``) is sent back as that number,
 # token for token; anything else (``007``, ``+5``, ``NaN``, text) is a JSON string.
@@ -50,8 +52,51 @@ def _csv_token(cell: str) -> bytes:
     return raw if JSON_NUMBER.fullmatch(raw) else orjson.dumps(cell)
 
 
+# Small plain CSV bodies (the direct path's, see ``codecs.tensors``) keep their passthrough cells
+# without pandas: split on commas, as pandas reads a body with no quotes.
+PLAIN_KEPT_BYTES = 256 * 1024
+
+
+def csv_objects(data: bytes, columns: Sequence[str]) -> np.ndarray | None:
+    """``from_csv(...).json_objects()`` for a small plain CSV body (UTF-8, no quotes, no CR, every
+    row as wide as the header, blank lines skipped), or None when the body is not that plain or a
+    column is absent (``from_csv`` then decides, and names what is missing)."""
+    if len(data) > PLAIN_KEPT_BYTES or b'"' in data or b"\r" in data or data.startswith(b"\xef\xbb\xbf"):
+        return None
+    try:
+        lines = [line for line in data.decode("utf-8").split("\n") if line]
+    except UnicodeDecodeError:
+        return None
+    if len(lines) < 2 or any(not line.strip() for line in lines):
+        return None  # no rows, or a line of spaces (pandas' blank-line rules decide)
+    header = lines[0].split(",")
+    position = {name: j for j, name in enumerate(header)}
+    wanted = list(dict.fromkeys(columns))
+    if len(position) != len(header) or "" in position or any(name not in position for name in wanted):
+        return None
+    rows = [line.split(",") for line in lines[1:]]
+    if any(len(row) != len(header) for row in rows):
+        return None
+    keys = [(b"," if k else b"{") + orjson.dumps(name) + b":" for k, name in enumerate(wanted)]
+    index = [position[name] for name in wanted]
+    tokens: dict[str, bytes] = {}  # each distinct cell is encoded once
+    objects = []
+    for row in rows:
+        parts: list[bytes] = []
+        for key, j in zip(keys, index, strict=True):
+            cell = row[j]
+            token = tokens.get(cell)
+            if token is None:
+                token = tokens[cell] = _csv_token(cell)
+            parts += (key, token)
+        objects.append(b"".join(parts) + b"}")
+    return np.array(objects, dtype=object)
+
+
 def from_csv(data: bytes, encoding: str, columns: Sequence[str]) -> AsSent:
     """The named columns' cells as text (a second read of only those columns)."""
+    import pandas as pd
+
     text = pd.read_csv(
         io.BytesIO(data),
         sep=",",
@@ -74,6 +119,8 @@ def from_csv(data: bytes, encoding: str, columns: Sequence[str]) -> AsSent:
 
 def from_json(rows: list[dict[str, Any]], columns: Sequence[str]) -> AsSent:
     """The named keys' values as they were parsed (orjson writes numbers back in shortest form)."""
+    import pandas as pd
+
     tokens: dict[str, np.ndarray] = {}
     text: dict[str, list[str]] = {}
     for name in columns:

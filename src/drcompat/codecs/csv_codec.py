@@ -5,10 +5,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from drcompat.errors import BadRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def check_charset(charset: str) -> str:
@@ -23,6 +25,8 @@ def check_charset(charset: str) -> str:
 
 def decode_csv(data: bytes, charset: str = "utf-8", text_columns: list[str] | None = None) -> pd.DataFrame:
     """Comma-separated values with a header row; ``text_columns`` are kept as strings."""
+    import pandas as pd  # imported on first use: small bodies are read without it (cold start)
+
     encoding = check_charset(charset)
     try:
         return pd.read_csv(

@@ -6,12 +6,14 @@ request with ``Content-Type: text/json``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
 
 from drcompat.errors import BadRequest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ONLY_OBJECTS = frozenset({dict})
 SHAPE = "The JSON body must be an object (one row) or an array of objects, one per row."
@@ -35,6 +37,8 @@ def json_rows(data: bytes, charset: str = "utf-8") -> list[dict[str, Any]]:
 
 
 def frame_of(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd  # the general path only: small bodies are read without a frame
+
     if not rows:
         return pd.DataFrame()
     try:

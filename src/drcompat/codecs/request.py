@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from python_multipart.multipart import parse_options_header
 
 from drcompat.codecs.as_sent import AsSent, check_unique_header, from_csv, from_json
@@ -18,6 +18,9 @@ from drcompat.codecs.csv_codec import check_charset, decode_csv
 from drcompat.codecs.json_codec import frame_of, json_rows
 from drcompat.codecs.multipart import file_part
 from drcompat.errors import BadRequest, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CSV_TYPES = {"text/csv", "text/plain", "application/csv", "text/x-csv"}
 JSON_TYPES = {"application/json", "text/json"}

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
-import pandas as pd
 
 from drcompat.explain.service import QUALITATIVE
 from drcompat.models.metadata import TargetType
 from drcompat.result import PredictionResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JOIN_ROWS = 16_384
 MAX_TABLE = 64  # fused tables (the product of the fused pieces' tables) stay this small
@@ -81,6 +84,8 @@ def value_tokens(column: pd.Series) -> np.ndarray:
     Numeric columns go through one orjson call; other columns are factorised, so only their
     distinct values are encoded one by one, then gathered per row.
     """
+    import pandas as pd  # imported on first use: plain answers need none (cold start)
+
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         values = column.to_numpy()
         if values.dtype.kind not in "iuf":
@@ -112,6 +117,8 @@ def _explanation_pieces(result: PredictionResult) -> Pieces:
     k = explanations.order.shape[1]
     if k == 0 or not bool(explained.any()):
         return [b',"predictionExplanations":[]']
+    import pandas as pd
+
     labels = pd.Series(explanations.labels, dtype=object)
     label_json = value_tokens(labels)
     names = np.array([orjson.dumps(name) for name in explanations.feature_names], dtype=object)
@@ -192,11 +199,15 @@ def _humility_pieces(result: PredictionResult) -> Pieces:
 
 def iso_tokens(stamps: np.ndarray, template: str) -> np.ndarray:
     """Datetimes as quoted ISO 8601 strings (vectorised through pandas' formatter)."""
+    import pandas as pd  # imported on first use: plain answers need none (cold start)
+
     text = pd.DatetimeIndex(stamps).strftime(template).to_numpy(dtype=object)
     return np.char.add(np.char.add('"', text.astype(str)), '"').astype(bytes).astype(object)
 
 
 def _time_series_pieces(result: PredictionResult) -> Pieces:
+    import pandas as pd  # imported on first use: plain answers need none (cold start)
+
     forecast = result.time_series
     assert forecast is not None
     series = value_tokens(pd.Series(forecast.series, dtype=object))
@@ -229,10 +240,14 @@ def encode_json(result: PredictionResult) -> bytes:
         pieces += _humility_pieces(result)
     if result.explanations is not None:
         pieces += _explanation_pieces(result)
-    if result.passthrough is not None:
-        tokens = result.passthrough_tokens
-        pieces += [b',"passthroughValues":', tokens if tokens is not None else object_tokens(result.passthrough)]
+    tokens = result.passthrough_tokens  # (the direct path keeps tokens only, no frame)
+    if tokens is None and result.passthrough is not None:
+        tokens = object_tokens(result.passthrough)
+    if tokens is not None:
+        pieces += [b',"passthroughValues":', tokens]
     if result.extra:
+        import pandas as pd
+
         pieces += [b',"extraModelOutput":', object_tokens(pd.DataFrame(result.extra))]
     pieces.append(b"},")
     return _join_rows(_fuse([p for p in pieces if not (isinstance(p, bytes) and not p)]), result.rows)

@@ -14,15 +14,18 @@ same output over the model's background sample.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from drcompat.errors import BadRequest, PayloadTooLarge
 from drcompat.explain import shapley
 from drcompat.models import OnnxModel, Scores, TargetType
 from drcompat.params import ExplanationParams
 from drcompat.result import PredictionResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 QUALITATIVE = np.array(["---", "--", "-", "+", "++", "+++"], dtype=object)
 

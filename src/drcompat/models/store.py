@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 
+import numpy as np
 import yaml
 
-from drcompat.codecs.csv_codec import decode_csv
+from drcompat.codecs.tensors import csv_block, csv_columns
 from drcompat.errors import ApiError, ModelError
-from drcompat.features import feature_columns, text_columns
 from drcompat.models.metadata import MetadataError, ModelMetadata
 from drcompat.models.onnx_model import OnnxModel
 from drcompat.storage import Storage, StorageKeyError, StorageLimitError
@@ -20,9 +20,10 @@ BACKGROUND_FILE = "background.csv"
 
 
 class ModelStore:
-    def __init__(self, storage: Storage, intra_op_threads: int = 0) -> None:
+    def __init__(self, storage: Storage, intra_op_threads: int = 0, allow_spinning: bool = False) -> None:
         self.storage = storage
         self.intra_op_threads = intra_op_threads
+        self.allow_spinning = allow_spinning
 
     def _read(self, model_id: str, name: str) -> bytes:
         """A model file; storage trouble becomes a safe ModelError (retryable when transient)."""
@@ -57,7 +58,7 @@ class ModelStore:
         if metadata.sha256 and hashlib.sha256(payload).hexdigest() != metadata.sha256:
             raise ModelError(f"Model {model_id} could not be loaded: model.onnx does not match its sha256.")
         try:
-            model = OnnxModel(metadata, payload, self.intra_op_threads)
+            model = OnnxModel(metadata, payload, self.intra_op_threads, self.allow_spinning)
         except MetadataError as exc:
             raise ModelError(f"Model {model_id} could not be loaded: {exc}.") from exc
         except Exception as exc:  # onnxruntime raises its own types for corrupt graphs
@@ -80,7 +81,24 @@ class ModelStore:
         except StorageKeyError:
             return  # explanations answer 400 for this model; predictions are unaffected
         try:
-            frame = decode_csv(data, "utf-8", text_columns(model.metadata))
-            model.attach_background(feature_columns(frame, model.metadata))
+            model.attach_background(background_columns(data, model))
         except (ApiError, MetadataError) as exc:
             raise ModelError(f"Model {model_id} could not be loaded: {BACKGROUND_FILE} is invalid.") from exc
+
+
+def background_columns(data: bytes, model: OnnxModel) -> dict[str, np.ndarray]:
+    """The background's feature columns: a plain CSV is split without pandas, as a prediction body
+    is (``codecs.tensors``, same values), so loading models at cold start does not import it."""
+    features = model.metadata.features
+    if any(f.type != "numeric" for f in features):
+        columns = csv_columns(data, [(f.name, f.type == "numeric") for f in features], None)
+        if columns is not None:
+            return columns
+    else:
+        block = csv_block(data, model.feature_names, None)
+        if block is not None:
+            return dict(zip(model.feature_names, np.ascontiguousarray(block.T), strict=True))
+    from drcompat.codecs.csv_codec import decode_csv
+    from drcompat.features import feature_columns, text_columns
+
+    return feature_columns(decode_csv(data, "utf-8", text_columns(model.metadata)), model.metadata)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from drcompat.models.metadata import ModelMetadata, TargetType
 
@@ -43,8 +42,7 @@ class Bins:
         """Counts per bin (missing last), vectorised over a whole batch."""
         values = np.asarray(values).reshape(-1)
         if self.labels:
-            missing = np.asarray(pd.isna(values)) | (values == "")
-            codes = pd.Categorical(values.astype(str), categories=self.labels).codes.astype(np.int64)
+            missing, codes = self._label_codes(values)
             index = np.where(codes < 0, len(self.labels), codes)
             index[missing] = self.size - 1
         else:
@@ -53,8 +51,25 @@ class Bins:
             index[np.isnan(numbers)] = self.size - 1
         return np.bincount(index, minlength=self.size)
 
+    def _label_codes(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Missing cells, and each cell's label index (-1: not a label). Text columns (what the
+        prediction path captures) are coded with numpy, so a flush needs no pandas import."""
+        plain = values.dtype.kind == "U" or (values.dtype == object and all(type(v) is str for v in values.tolist()))
+        if plain and len(set(self.labels)) == len(self.labels):
+            text = values.astype(str)
+            uniques, inverse = np.unique(text, return_inverse=True)
+            lookup = {label: k for k, label in enumerate(self.labels)}
+            table = np.array([lookup.get(u, -1) for u in uniques.tolist()], dtype=np.int64)
+            return text == "", table[inverse.reshape(-1)]
+        import pandas as pd
+
+        missing = np.asarray(pd.isna(values)) | (values == "")
+        return missing, pd.Categorical(values.astype(str), categories=self.labels).codes.astype(np.int64)
+
 
 def _as_float(values: np.ndarray) -> np.ndarray:
+    import pandas as pd  # object columns only (the prediction path captures numbers as floats)
+
     return np.asarray(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype=np.float64)
 
 
