@@ -243,6 +243,173 @@ def test_plain_csv_block_is_bit_for_bit_what_pandas_reads(rows):
     assert block.tobytes() == expected.tobytes()
 
 
+def big_diabetes(rows: int) -> bytes:
+    rng = np.random.default_rng(5)
+    picked = [D_LINES[i] for i in rng.integers(0, len(D_LINES), rows)]
+    return ("\n".join([D_HEADER, *picked]) + "\n").encode()
+
+
+BIG = big_diabetes(3000)  # 30,000 cells: above tensors.MIXED_CELLS, read by codecs.columns_csv
+BIG_ROWS = BIG.split(b"\n")
+
+
+def with_row(index: int, row: bytes) -> bytes:
+    """BIG with one data row replaced (index from the end: a later block of rows)."""
+    return b"\n".join([*BIG_ROWS[:index], row, *BIG_ROWS[index + 1 :]])
+
+
+# (body, whether the per-feature arrays take it)
+LARGE_MIXED = {
+    "csv, 3,000 rows": (BIG, True),
+    "csv, 3,000 rows, CRLF, no final newline": (BIG.replace(b"\n", b"\r\n").rstrip(), True),
+    "csv, columns reordered, extra text columns first and last": (
+        b"\n".join(
+            (
+                b"note,s6,s5,s4,s3,s2,s1,bp,bmi,sex,age,tail"
+                if i == 0
+                else b"x y," + b",".join(line.split(b",")[::-1]) + b",z"
+            )
+            for i, line in enumerate(BIG_ROWS[:-1])
+        )
+        + b"\n",
+        True,
+    ),
+    "csv, missing markers and numbers as categories": (
+        with_row(5, b"60,NA,32.1,83,179,119.4,42,4,4.4773,94")
+        .replace(b",female,", b",,", 7)
+        .replace(b",male,", b",1.0,", 3),
+        True,
+    ),
+    "csv, -0 in a column of integers": (with_row(-3, b"-0,male,32.1,83,179,119.4,42,4,4.4773,94"), False),
+    "csv, NA in a numeric column": (with_row(-3, b"NA,male,32.1,83,179,119.4,42,4,4.4773,94"), False),
+    "csv, empty numeric cell": (with_row(2, b",male,32.1,83,179,119.4,42,4,4.4773,94"), False),
+    "csv, text in a numeric column": (with_row(-2, b"old,male,32.1,83,179,119.4,42,4,4.4773,94"), False),
+    "csv, brackets": (with_row(-2, b"[60,male,32.1],83,179,119.4,42,4,4.4773,94"), False),
+    "csv, spaces around a number": (with_row(9, b"60, male,32.1 ,83,179,119.4,42,4,4.4773,94"), False),
+    "csv, infinity": (with_row(-2, b"1e999,male,32.1,83,179,119.4,42,4,4.4773,94"), False),
+    "csv, quoted field": (with_row(4, b'60,"male",32.1,83,179,119.4,42,4,4.4773,94'), False),
+    "csv, short row": (with_row(-2, b"60,male,32.1"), False),
+    "csv, long row": (with_row(-2, b"60,male,32.1,83,179,119.4,42,4,4.4773,94,1"), False),
+    "csv, blank line": (with_row(100, b""), False),
+    "csv, missing column": (BIG.replace(b"s6", b"s7", 1), False),
+    "csv, not UTF-8": (with_row(3, b"60,m\xe4le,32.1,83,179,119.4,42,4,4.4773,94"), False),
+}
+
+
+@pytest.mark.parametrize("name", list(LARGE_MIXED))
+def test_large_mixed_csv_answers_as_the_general_path(client, monkeypatch, name):
+    body, direct = LARGE_MIXED[name]
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": "text/csv"}
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    assert taken == [direct, direct]
+    if direct:
+        assert fast.status_code == 200 and len(fast.content.split(b"\n")) > 3000
+
+
+def test_large_mixed_csv_columns_are_the_general_paths():
+    """The per-feature arrays are bit for bit what pandas and features.feature_columns compute."""
+    from drcompat.codecs.cells import CellLimits
+    from drcompat.codecs.columns_csv import csv_feature_columns
+    from drcompat.codecs.request import decode_request
+    from drcompat.features import feature_columns, text_columns
+    from drcompat.models.metadata import ModelMetadata
+
+    meta = ModelMetadata.from_dict(
+        {"modelId": "65f1b0000000000000000001", "targetType": "Regression", "features": FEATURES}
+    )
+    limits = CellLimits(2_000_000, 20_000)
+    rng = np.random.default_rng(3)
+    cells = ["1", "-2.5", "1e5", "2.5E-3", "0", "-0.5", "12345678901234567890", "9007199254740993", "0.1"]
+    texts = ["male", "female", "", "NA", "null", "1.0", "007", "é", "x y", " male", "nan "]
+    lines = [",".join([rng.choice(cells), rng.choice(texts), rng.choice(cells)]) for _ in range(5000)]
+    data = ("a,t,b\n" + "\n".join(lines) + "\n").encode()
+    found = csv_feature_columns(data, [("a", True), ("t", False), ("b", True)], limits)
+    decoded = decode_request(data, "text/csv", None, 1 << 28, text_columns(meta), limits)
+    expected = feature_columns(decoded.frame, meta)
+    assert found is not None and list(found) == list(expected)
+    for name, values in expected.items():
+        assert found[name].dtype == values.dtype
+        if values.dtype == object:
+            assert found[name].tolist() == values.tolist()
+        else:
+            assert found[name].tobytes() == values.tobytes()
+
+
+FEATURES = [{"name": "a"}, {"name": "t", "type": "categorical"}, {"name": "b"}]
+
+
+def big_json(rows: int, **changes: object) -> bytes:
+    """3,000 records (30,000 cells) from the diabetes sample; ``changes`` set on record 2,000."""
+    keys = D_HEADER.split(",")
+    records = []
+    for line in (D_LINES * (rows // len(D_LINES) + 1))[:rows]:
+        cells = line.split(",")
+        records.append({k: (v if k == "sex" else float(v)) for k, v in zip(keys, cells, strict=True)})
+    records[2000] = {**records[2000], **changes}
+    return orjson.dumps(records)
+
+
+LARGE_MIXED_JSON = {
+    "json, 3,000 records": (big_json(3000), True),
+    "json, nulls and integers": (big_json(3000, sex=None, age=None, bmi=30), True),
+    "json, a number as category": (big_json(3000, sex=1.0), False),
+    "json, a boolean": (big_json(3000, age=True), False),
+    "json, a numeric string": (big_json(3000, age="60"), False),
+    "json, an extra key on one record": (big_json(3000, extra=[1]), True),
+}
+
+
+@pytest.mark.parametrize("name", list(LARGE_MIXED_JSON))
+def test_large_mixed_json_answers_as_the_general_path(client, monkeypatch, name):
+    body, direct = LARGE_MIXED_JSON[name]
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    assert taken == [direct, direct]
+
+
+def test_json_cell_limit_counts_every_distinct_key():
+    """The per-feature arrays decline (the general path answers 413) exactly when rows x distinct
+    keys is over the limit, whether the rows hold only the features or differing extra keys."""
+    from drcompat.codecs.cells import CellLimits
+    from drcompat.codecs.tensors import json_block, json_columns
+
+    features = [("a", True), ("t", False)]
+    same = [{"a": 1.0, "t": "x"} for _ in range(10)]  # 20 cells
+    extra = [{"a": 1.0, "t": "x", f"k{i}": 1} for i in range(10)]  # 3 keys each, 12 distinct: 120 cells
+    assert json_columns(same, features, CellLimits(20, 100)) is not None
+    assert json_columns(same, features, CellLimits(19, 100)) is None
+    assert json_columns(extra, features, CellLimits(120, 100)) is not None
+    assert json_columns(extra, features, CellLimits(119, 100)) is None
+    assert json_block(extra, ["a"], CellLimits(119, 100)) is None
+    assert json_block(extra, ["a"], CellLimits(120, 100)) is not None
+
+
 @pytest.mark.parametrize("width", [1, 2, 5, 64, 70])
 def test_rows_of_the_wrong_field_count_are_found_at_any_width(width):
     """simdjson flattens rows without checking their lengths: a row one cell short beside one a

@@ -161,3 +161,22 @@ def test_bad_rules_are_rejected_by_the_registry(rule, words):
     doc["deployments"][REGRESSION]["humilityRules"] = [rule]
     with pytest.raises(RegistryError, match=words):
         parse_registry(doc)
+
+
+def test_low_observation_region_reads_text_as_numpy_compares_it():
+    """Text columns are checked by a set lookup first; the values it does not settle (not sent as
+    allowed) are compared as before: their str, with numpy's fixed-width strings."""
+    import numpy as np
+
+    from drcompat.humility import Rule, _trigger
+    from drcompat.models.metadata import Feature, ModelMetadata, TargetType
+
+    meta = ModelMetadata("65f1b0000000000000000001", "m", TargetType.REGRESSION, "y", (Feature("t", "categorical"),))
+    values = np.array(["male", "", "MALE", "female\x00", "x", "female", "1", "é"], dtype=object)
+    rule = Rule(
+        "65f1c0000000000000000001", "r", "lowObservationRegion", "noOperation", "t", allowed=("male", "female", 1)
+    )
+    found = _trigger(rule, meta, {"t": values}, np.zeros(len(values)), None)
+    text = values.astype(str)
+    expected = ~np.isin(text, np.array(rule.allowed, dtype=str)) & (text != "")
+    assert found.tolist() == expected.tolist() == [False, False, True, False, True, False, False, True]

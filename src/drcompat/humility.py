@@ -157,5 +157,17 @@ def _trigger(
         numeric = values.astype(np.float64)
         return ~np.isnan(numeric) & ((numeric < lower) | (numeric > upper))
     allowed = rule.allowed if rule.allowed is not None else tuple(stats.get("values", {}))
+    if values.dtype != object:
+        return _outside(values, allowed)
+    # Text columns: a set lookup per value (in C) settles the values sent as allowed (or missing);
+    # only the others are compared as numpy compares them (str of the value, trailing NULs dropped).
+    seen = {value for value in allowed if isinstance(value, str)} | {""}
+    outside = ~np.fromiter(map(seen.__contains__, values), dtype=bool, count=len(values))
+    if bool(outside.any()):
+        outside[outside] = _outside(values[outside], allowed)
+    return outside
+
+
+def _outside(values: np.ndarray, allowed: tuple[str, ...]) -> np.ndarray:
     text = values.astype(str)
     return ~np.isin(text, np.array(allowed, dtype=str)) & (text != "")

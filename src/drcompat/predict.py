@@ -19,6 +19,7 @@ from drcompat.auth import authenticate, authorize, token_from_header
 from drcompat.capture import CaptureSink, ScoredBatch
 from drcompat.codecs.as_sent import AsSent, csv_objects
 from drcompat.codecs.cells import CellLimits
+from drcompat.codecs.columns_csv import csv_feature_columns
 from drcompat.codecs.json_codec import json_rows
 from drcompat.codecs.multipart import file_part
 from drcompat.codecs.request import (
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 # so a Lambda container's first such request does not pay its import (~120 ms).
 
 CSV_MEDIA = "text/csv"
+FEW_ROWS_BYTES = 2048  # CSV bodies below this (about 30 rows of 10 features) are split in Python
 JSON_MEDIA = "application/json"
 log = logging.getLogger(__name__)
 
@@ -207,13 +209,24 @@ class PredictionService:
             mime, part_options = split_content_type(part_type or "text/csv")
             options = {**options, **part_options}
             mime = mime if mime in JSON_TYPES else "text/csv"
-        if not charset_is_utf8(options) or not data.strip():
+        if (
+            not charset_is_utf8(options) or not data or data.isspace()
+        ):  # (isspace stops at the first other byte; strip copies)
             return None
         names = model.feature_names
         if any(f.type != "numeric" for f in meta.features):
             features = [(f.name, f.type == "numeric") for f in meta.features]
-            if mime in CSV_TYPES:
-                return csv_columns(data, features, self.limits)
+            if mime in CSV_TYPES:  # (a few rows: split in Python; more: located by numpy; either may decline)
+                readers = (
+                    (csv_columns, csv_feature_columns)
+                    if len(data) < FEW_ROWS_BYTES
+                    else (csv_feature_columns, csv_columns)
+                )
+                for reader in readers:
+                    columns = reader(data, features, self.limits)
+                    if columns is not None:
+                        return columns
+                return None
             if mime in JSON_TYPES:
                 return json_columns(json_rows(data), features, self.limits)
             return None

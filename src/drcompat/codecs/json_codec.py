@@ -15,6 +15,7 @@ from drcompat.errors import BadRequest
 if TYPE_CHECKING:
     import pandas as pd
 
+ONLY_OBJECTS = frozenset({dict})
 SHAPE = "The JSON body must be an object (one row) or an array of objects, one per row."
 
 
@@ -30,7 +31,7 @@ def json_rows(data: bytes, charset: str = "utf-8") -> list[dict[str, Any]]:
         raise BadRequest(f"Malformed JSON: {exc}") from exc
     if isinstance(rows, dict):
         return [rows]
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+    if not isinstance(rows, list) or not ONLY_OBJECTS.issuperset(map(type, rows)):  # (orjson makes plain dicts)
         raise BadRequest(SHAPE)
     return rows
 

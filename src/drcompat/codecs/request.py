@@ -75,7 +75,7 @@ def decode_request(
         params = {**params, **part_params}
         if mime not in JSON_TYPES:
             mime = "text/csv"
-    if not data.strip():
+    if not data or data.isspace():
         raise BadRequest("The request body is empty: send at least one row to score.")
     charset = params.get("charset", "utf-8")
     as_sent = None

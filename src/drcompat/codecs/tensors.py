@@ -24,6 +24,8 @@ import io
 import re
 import threading
 from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -171,26 +173,50 @@ def _read_large(data: bytes, width: int) -> np.ndarray:
 
 def json_block(rows: list[dict[str, Any]], names: Sequence[str], limits: CellLimits | None) -> np.ndarray | None:
     """The features of JSON rows whose feature values are all numbers or null, or None."""
-    if not rows:
+    if not rows or not _json_fits(rows, len(names), limits):
         return None
+    values = _json_values(rows, names)
+    if values is None:
+        return None
+    cells = values if len(names) == 1 else list(chain.from_iterable(values))
+    if not NUMBER_TYPES.issuperset(map(type, cells)):
+        return None  # text, booleans, objects: the general path coerces or refuses them
+    block = np.array(cells, dtype=np.float64).reshape(len(rows), len(names))
+    return block if not np.isinf(block).any() else None
+
+
+NUMBER_TYPES = frozenset({float, int, type(None)})
+TEXT_TYPES = frozenset({str, type(None)})
+
+
+def _json_fits(rows: list[dict[str, Any]], features: int, limits: CellLimits | None) -> bool:
+    """Whether rows x distinct keys (the frame's columns) pass the cell limit. Rows of exactly
+    ``features`` keys that hold every feature (checked after) have those keys only: no union."""
+    if limits is None:
+        return True
+    lengths = set(map(len, rows))
+    width = features if lengths == {features} else _json_width(rows)
+    return _fits(limits, len(rows), width)
+
+
+def _json_width(rows: list[dict[str, Any]]) -> int:
+    """The number of distinct keys (the frame's columns)."""
     keys = rows[0].keys()
-    width = len(keys)
     for row in rows:
         if row.keys() != keys:
-            width = len(set().union(*rows))
-            break
-    if not _fits(limits, len(rows), width):
+            return len(set().union(*rows))
+    return len(keys)
+
+
+def _json_values(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Any] | None:
+    """Each row's values of ``names`` (one name: the values; more: a tuple per row), looked up in
+    C; None when a row lacks one (pandas fills it in: the general path decides)."""
+    if not names:
         return None
     try:
-        values = [row[name] for row in rows for name in names]
+        return list(map(itemgetter(*names), rows))
     except KeyError:
-        return None  # a row without a feature: pandas fills it in, the general path decides
-    for value in values:
-        kind = type(value)
-        if kind is not float and kind is not int and value is not None:
-            return None  # text, booleans, objects: the general path coerces or refuses them
-    block = np.array(values, dtype=np.float64).reshape(len(rows), len(names))
-    return block if not np.isinf(block).any() else None
+        return None
 
 
 def charset_is_utf8(params: dict[str, str]) -> bool:
@@ -237,6 +263,9 @@ def csv_columns(
         data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:
             return None
+    width = data.count(b",", 0, max(data.find(b"\n"), 0)) + 1
+    if (data.count(b"\n") - data.endswith(b"\n")) * width > MIXED_CELLS:
+        return None  # large (or with many blank lines): codecs.columns_csv or the general path
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -276,11 +305,11 @@ def json_columns(
 ) -> dict[str, np.ndarray] | None:
     """Per-feature arrays of JSON rows: numeric features numbers or null, text features strings
     or null (null: ""); anything else (numbers as categories, booleans) takes the general path."""
-    numeric = [name for name, is_numeric in features if is_numeric]
-    block = json_block(rows, numeric, limits) if numeric else None
-    if numeric and block is None:
+    if not rows or not _json_fits(rows, len(features), limits):
         return None
-    if not numeric and not _fits(limits, len(rows), len(set().union(*rows)) if rows else 0):
+    numeric = [name for name, is_numeric in features if is_numeric]
+    block = json_block(rows, numeric, None) if numeric else None  # (the limit: checked above)
+    if numeric and block is None:
         return None
     columns: dict[str, np.ndarray] = {}
     for name, is_numeric in features:
@@ -288,11 +317,13 @@ def json_columns(
             assert block is not None
             columns[name] = np.ascontiguousarray(block[:, numeric.index(name)])
             continue
-        try:
-            values = [row[name] for row in rows]
-        except KeyError:
+        values = _json_values(rows, [name])
+        if values is None:
             return None
-        if not all(type(v) is str or v is None for v in values):
+        kinds = set(map(type, values))
+        if not TEXT_TYPES.issuperset(kinds):
             return None
-        columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
-    return columns if rows else None
+        if type(None) in kinds:
+            values = ["" if v is None else v for v in values]
+        columns[name] = np.array(values, dtype=object)
+    return columns

@@ -18,6 +18,8 @@ import numpy as np
 from drcompat.models.metadata import ModelMetadata, TargetType
 
 PROBABILITY_EDGES = tuple(round(0.1 * i, 1) for i in range(1, 10))
+STR_ONLY = frozenset({str})
+MISSING_CODE = -2
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,21 @@ class Bins:
     def _label_codes(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Missing cells, and each cell's label index (-1: not a label). Text columns (what the
         prediction path captures) are coded with numpy, so a flush needs no pandas import."""
+        unique_labels = len(set(self.labels)) == len(self.labels)
+        if values.dtype == object and unique_labels:
+            cells = values.tolist()
+            if STR_ONLY.issuperset(map(type, cells)) and "\x00" not in "".join(cells):
+                # Python strings as sent (numpy's fixed-width strings would drop trailing NULs:
+                # none here), looked up in C: a cell is missing ("") or a label's index, else -1.
+                lookup = {label: k for k, label in enumerate(self.labels)}
+                empty = lookup.get("", -1)
+                lookup[""] = MISSING_CODE
+                codes = np.fromiter(map(lookup.get, cells, itertools.repeat(-1)), dtype=np.int64, count=len(cells))
+                missing = codes == MISSING_CODE
+                codes[missing] = empty
+                return missing, codes
         plain = values.dtype.kind == "U" or (values.dtype == object and all(type(v) is str for v in values.tolist()))
-        if plain and len(set(self.labels)) == len(self.labels):
+        if plain and unique_labels:
             text = values.astype(str)
             uniques, inverse = np.unique(text, return_inverse=True)
             lookup = {label: k for k, label in enumerate(self.labels)}
