@@ -68,10 +68,12 @@ class Settings(EnvSettings):
     max_connections: int = 200
     max_header_bytes: int = 16 * 1024
     onnx_intra_op_threads: int = 0
-    # onnxruntime's pool threads busy-wait after each run by default: on a shared or small machine
-    # they then take the cores the server needs to parse and answer (measured in `make bench-http`:
-    # 1.1-1.8x faster over HTTP without it). On by DRC_ONNX_ALLOW_SPINNING=true.
-    onnx_allow_spinning: bool = False
+    # onnxruntime's pool threads busy-wait between a run's parallel sections (a 10,000-row run of
+    # the demo model: 5.8-6.0 ms with it, 7.1-7.3 without) and, by its default, for a while after
+    # the run too, taking the cores the server then needs to parse and answer (over HTTP on a
+    # loaded 2-core machine, up to 1.8x slower). Sessions here always stop spinning at the end of
+    # a run; DRC_ONNX_ALLOW_SPINNING=false turns spinning off altogether (many processes per core).
+    onnx_allow_spinning: bool = True
     # Explanations: model evaluations one request may cost (413 past it, naming the row limit),
     # and perturbed rows per session.run (bounds memory).
     explain_max_evaluations: int = 8_000_000

@@ -34,7 +34,7 @@ class OnnxModel:
     """A loaded model: metadata plus an onnxruntime session prepared at load time."""
 
     def __init__(
-        self, metadata: ModelMetadata, onnx_bytes: bytes, intra_op_threads: int = 0, allow_spinning: bool = False
+        self, metadata: ModelMetadata, onnx_bytes: bytes, intra_op_threads: int = 0, allow_spinning: bool = True
     ) -> None:
         self.metadata = metadata
         self.size_bytes = len(onnx_bytes)
@@ -42,8 +42,10 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
-        # (no busy-waiting pool threads after a run: see Settings.onnx_allow_spinning)
+        # Pool threads may busy-wait between a run's parallel sections, never after it: see
+        # Settings.onnx_allow_spinning.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self._plan_inputs()
         self._plan_outputs()

@@ -20,7 +20,7 @@ BACKGROUND_FILE = "background.csv"
 
 
 class ModelStore:
-    def __init__(self, storage: Storage, intra_op_threads: int = 0, allow_spinning: bool = False) -> None:
+    def __init__(self, storage: Storage, intra_op_threads: int = 0, allow_spinning: bool = True) -> None:
         self.storage = storage
         self.intra_op_threads = intra_op_threads
         self.allow_spinning = allow_spinning
