@@ -20,6 +20,30 @@ def big_iris(rows: int) -> bytes:
     return ("\n".join([HEADER, *picked]) + "\n").encode()
 
 
+def both_ways(client, monkeypatch, deployment: str, body: bytes, content_type: str) -> tuple[list[bool], list]:
+    """Post ``body`` with JSON and CSV answers, by the direct block and by the general path;
+    assert each pair of answers is byte-identical. Returns whether the direct block took each
+    request, and the direct answers."""
+    taken: list[bool] = []
+    original = PredictionService.direct_block
+
+    def spy(self, *args):  # type: ignore[no-untyped-def]
+        block = original(self, *args)
+        taken.append(block is not None)
+        return block
+
+    headers = {**AUTH, "Content-Type": content_type}
+    answers = []
+    for accept in ("application/json", "text/csv"):
+        monkeypatch.setattr(PredictionService, "direct_block", spy)
+        fast = client.post(url(deployment), content=body, headers={**headers, "Accept": accept})
+        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
+        general = client.post(url(deployment), content=body, headers={**headers, "Accept": accept})
+        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+        answers.append(fast)
+    return taken, answers
+
+
 # (body, content type, whether the direct block takes it)
 CASES = {
     "csv": (IRIS, "text/csv", True),
@@ -109,23 +133,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_direct_block_answers_as_the_general_path(client, monkeypatch, name):
     body, content_type, direct = CASES[name]
-    taken: list[bool] = []
-    original = PredictionService.direct_block
-
-    def spy(self, *args):  # type: ignore[no-untyped-def]
-        block = original(self, *args)
-        taken.append(block is not None)
-        return block
-
-    headers = {**AUTH, "Content-Type": content_type}
-    answers = []
-    for accept in ("application/json", "text/csv"):
-        monkeypatch.setattr(PredictionService, "direct_block", spy)
-        fast = client.post(url(MULTICLASS), content=body, headers={**headers, "Accept": accept})
-        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
-        general = client.post(url(MULTICLASS), content=body, headers={**headers, "Accept": accept})
-        assert (fast.status_code, fast.content) == (general.status_code, general.content)
-        answers.append(fast)
+    taken, answers = both_ways(client, monkeypatch, MULTICLASS, body, content_type)
     assert taken == [True, True] if direct else True not in taken  # (a 413 or malformed JSON: no call)
     if direct:
         assert answers[0].status_code == 200 and answers[0].json()["data"]
@@ -192,21 +200,7 @@ MIXED_JSON = {
 def test_per_feature_arrays_answer_as_the_general_path(client, monkeypatch, name):
     body, direct = MIXED.get(name) or MIXED_JSON[name]
     content_type = "application/json" if name in MIXED_JSON else "text/csv"
-    taken: list[bool] = []
-    original = PredictionService.direct_block
-
-    def spy(self, *args):  # type: ignore[no-untyped-def]
-        block = original(self, *args)
-        taken.append(block is not None)
-        return block
-
-    headers = {**AUTH, "Content-Type": content_type}
-    for accept in ("application/json", "text/csv"):
-        monkeypatch.setattr(PredictionService, "direct_block", spy)
-        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
-        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
-        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
-        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    taken, (fast, _) = both_ways(client, monkeypatch, BINARY, body, content_type)
     assert taken == [direct, direct]
     assert fast.status_code == (200 if direct else fast.status_code)
 
@@ -299,21 +293,7 @@ LARGE_MIXED = {
 @pytest.mark.parametrize("name", list(LARGE_MIXED))
 def test_large_mixed_csv_answers_as_the_general_path(client, monkeypatch, name):
     body, direct = LARGE_MIXED[name]
-    taken: list[bool] = []
-    original = PredictionService.direct_block
-
-    def spy(self, *args):  # type: ignore[no-untyped-def]
-        block = original(self, *args)
-        taken.append(block is not None)
-        return block
-
-    headers = {**AUTH, "Content-Type": "text/csv"}
-    for accept in ("application/json", "text/csv"):
-        monkeypatch.setattr(PredictionService, "direct_block", spy)
-        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
-        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
-        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
-        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    taken, (_, fast) = both_ways(client, monkeypatch, BINARY, body, "text/csv")
     assert taken == [direct, direct]
     if direct:
         assert fast.status_code == 200 and len(fast.content.split(b"\n")) > 3000
@@ -375,21 +355,7 @@ LARGE_MIXED_JSON = {
 @pytest.mark.parametrize("name", list(LARGE_MIXED_JSON))
 def test_large_mixed_json_answers_as_the_general_path(client, monkeypatch, name):
     body, direct = LARGE_MIXED_JSON[name]
-    taken: list[bool] = []
-    original = PredictionService.direct_block
-
-    def spy(self, *args):  # type: ignore[no-untyped-def]
-        block = original(self, *args)
-        taken.append(block is not None)
-        return block
-
-    headers = {**AUTH, "Content-Type": "application/json"}
-    for accept in ("application/json", "text/csv"):
-        monkeypatch.setattr(PredictionService, "direct_block", spy)
-        fast = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
-        monkeypatch.setattr(PredictionService, "direct_block", lambda *args: None)
-        general = client.post(url(BINARY), content=body, headers={**headers, "Accept": accept})
-        assert (fast.status_code, fast.content) == (general.status_code, general.content)
+    taken, _ = both_ways(client, monkeypatch, BINARY, body, "application/json")
     assert taken == [direct, direct]
 
 

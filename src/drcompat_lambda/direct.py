@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from drcompat.api.cors import CORS_HEADERS, line_length
-from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, Reply, check_body_size
+from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, Reply, check_body_size, prediction_request
 from drcompat.config import Settings
-from drcompat.predict import PredictionRequest, Trace
+from drcompat.predict import Trace
 
 # Mangum's defaults: bodies of these types go out as text, any other as base64.
 TEXT_MIME_TYPES = (
@@ -69,16 +69,8 @@ class DirectRoutes:
             if declared.isdigit():
                 check_body_size(int(declared), self.settings.max_body_bytes)
             check_body_size(len(body), self.settings.max_body_bytes)
-            request = PredictionRequest(
-                deployment_id=deployment_id,
-                body=body,
-                content_type=headers.get("content-type"),
-                content_encoding=headers.get("content-encoding"),
-                accept=headers.get("accept"),
-                authorization=headers.get("authorization"),
-                datarobot_key=headers.get("datarobot-key"),
-                query=parse_qsl(query.decode("latin-1"), keep_blank_values=True),
-            )
+            query_items = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            request = prediction_request(deployment_id, body, headers, query_items)
         except Exception as exc:
             reply = endpoint.failed(deployment_id, trace, started, exc)
         else:

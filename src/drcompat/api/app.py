@@ -18,6 +18,7 @@ from drcompat import __version__
 from drcompat.api.allow import allowed_methods
 from drcompat.api.bodies import read_body
 from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, Reply, error_body
+from drcompat.api.endpoint import prediction_request as build_request
 from drcompat.api.jobs_routes import add_job_routes
 from drcompat.api.middleware import ASGIApp, DataRobotHeaders, Receive, Scope, Send
 from drcompat.api.openapi_doc import install_openapi
@@ -37,7 +38,7 @@ from drcompat.jobs.service import JobService
 from drcompat.monitoring.capture import sink_for
 from drcompat.observe import Observer
 from drcompat.params import EXPLANATION_PARAMETERS, PREDICTION_PARAMETERS
-from drcompat.predict import PredictionRequest, PredictionService, Trace
+from drcompat.predict import PredictionService, Trace
 
 log = logging.getLogger("drcompat.api")
 PREFIX = "/predApi/v1.0"
@@ -140,16 +141,7 @@ def create_app(
                     if slot_first:
                         await stack.enter_async_context(slots.slot())
                     body = await read_body(request, settings.max_body_bytes)
-                    prediction_request = PredictionRequest(
-                        deployment_id=deployment_id,
-                        body=body,
-                        content_type=headers.get("content-type"),
-                        content_encoding=headers.get("content-encoding"),
-                        accept=headers.get("accept"),
-                        authorization=headers.get("authorization"),
-                        datarobot_key=headers.get("datarobot-key"),
-                        query=request.query_params.multi_items(),
-                    )
+                    prediction_request = build_request(deployment_id, body, headers, request.query_params.multi_items())
                     if everything_inline or (
                         not off_loop and fits_inline(body, prediction_request.content_type, inline)
                     ):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -54,6 +54,23 @@ def trace_headers(trace: Trace) -> dict[str, str]:
     if trace.cache_hit is not None:
         headers["X-DataRobot-Model-Cache-Hit"] = "true" if trace.cache_hit else "false"
     return headers
+
+
+def prediction_request(
+    deployment_id: str, body: bytes, headers: Mapping[str, str], query: list[tuple[str, str]]
+) -> PredictionRequest:
+    """The core's request from a transport's lower-case header lookup (Starlette's headers, or
+    the Lambda event's headers as a dict)."""
+    return PredictionRequest(
+        deployment_id=deployment_id,
+        body=body,
+        content_type=headers.get("content-type"),
+        content_encoding=headers.get("content-encoding"),
+        accept=headers.get("accept"),
+        authorization=headers.get("authorization"),
+        datarobot_key=headers.get("datarobot-key"),
+        query=query,
+    )
 
 
 def check_body_size(size: int, limit: int) -> None:
