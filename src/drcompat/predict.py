@@ -214,8 +214,8 @@ class PredictionService:
         ):  # (isspace stops at the first other byte; strip copies)
             return None
         names = model.feature_names
-        if any(f.type != "numeric" for f in meta.features):
-            features = [(f.name, f.type == "numeric") for f in meta.features]
+        if not model.all_numeric:
+            features = model.feature_kinds
             if mime in CSV_TYPES:  # (a few rows: split in Python; more: located by numpy; either may decline)
                 readers = (
                     (csv_columns, csv_feature_columns)

@@ -38,6 +38,10 @@ class OnnxModel:
     ) -> None:
         self.metadata = metadata
         self.size_bytes = len(onnx_bytes)
+        # Per-request readers ask these; worked out once here.
+        self.feature_names = [f.name for f in metadata.features]
+        self.feature_kinds = [(f.name, f.type == "numeric") for f in metadata.features]  # (name, numeric)
+        self.all_numeric = all(numeric for _, numeric in self.feature_kinds)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads:
@@ -104,13 +108,6 @@ class OnnxModel:
         self.main_output = name
         self.output_names = [name, *meta.extra_outputs]
 
-    @property
-    def feature_names(self) -> list[str]:
-        names: list[str] | None = getattr(self, "_feature_names", None)
-        if names is None:
-            names = self._feature_names = [f.name for f in self.metadata.features]
-        return names
-
     def block_feeds(self, block: np.ndarray) -> dict[str, np.ndarray]:
         """Model inputs from a float64 block (rows x features, feature order) of numeric features."""
         if self.layout == "matrix":
@@ -122,7 +119,7 @@ class OnnxModel:
 
     def feeds(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Model inputs from feature columns already coerced to their types (see ``features``)."""
-        names = [f.name for f in self.metadata.features]
+        names = self.feature_names
         if self.layout == "matrix":
             matrix = np.empty((len(columns[names[0]]), len(names)), dtype=self.matrix_dtype)
             for j, name in enumerate(names):

@@ -89,9 +89,8 @@ class ModelStore:
 def background_columns(data: bytes, model: OnnxModel) -> dict[str, np.ndarray]:
     """The background's feature columns: a plain CSV is split without pandas, as a prediction body
     is (``codecs.tensors``, same values), so loading models at cold start does not import it."""
-    features = model.metadata.features
-    if any(f.type != "numeric" for f in features):
-        columns = csv_columns(data, [(f.name, f.type == "numeric") for f in features], None)
+    if not model.all_numeric:
+        columns = csv_columns(data, model.feature_kinds, None)
         if columns is not None:
             return columns
     else:
