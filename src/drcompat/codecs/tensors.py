@@ -134,7 +134,9 @@ def _read_json_numbers(body: bytes, width: int) -> np.ndarray | None:
             if not ((grid[:-1, -1] < ends) & (ends < grid[1:, 0])).all():
                 raise ValueError("field count")
     block = values.reshape(-1, width)
-    if not values.all():  # JSON's integer zero has no sign: a cell "-0" is -0.0 to pandas
+    # JSON's integer zero has no sign: a cell "-0" is made -0.0, as numpy's reader and pandas' float
+    # reader give it (pandas reads it +0.0 in a column it infers as integers; only the sign differs).
+    if not values.all():
         zeros = np.argwhere(block == 0)
         lines = flat.split(b"\n")
         for row, column in zeros.tolist():
