@@ -252,3 +252,27 @@ def test_text_bins_count_as_numpy_strings_do(labels):
         assert bins.count(values).tolist() == bins.count(values.astype(str)).tolist()
     with_nul = np.array(["male\x00", "male", ""], dtype=object)  # numpy drops trailing NULs: the old way
     assert bins.count(with_nul).tolist() == bins.count(with_nul.astype(str)).tolist()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_numeric_bins_count_as_searchsorted_does(dtype):
+    """Few edges are counted by comparison passes: the same counts as the binary search, with
+    cells exactly on an edge falling above it, infinities in the end bins and NaN as missing."""
+    import numpy as np
+
+    from drcompat.monitoring.baseline import FEW_EDGES, Bins
+
+    edges = (-2.0, -0.5, 0.0, 0.0, 0.1, 1.0, 3.0)
+    bins, wide = Bins("x", edges=edges), Bins("x", edges=tuple(np.linspace(-3, 3, FEW_EDGES + 5).tolist()))
+    rng = np.random.default_rng(3)
+    cells = np.concatenate([rng.normal(size=500) * 2, edges, [-0.0]])
+    if dtype != "int64":
+        cells = np.concatenate([cells, [np.inf, -np.inf, np.nan, np.nan]])
+    values = cells.astype(dtype)
+    for b in (bins, wide):
+        numbers = values.astype(np.float64)
+        index = np.searchsorted(np.asarray(b.edges), numbers, side="right")
+        index[np.isnan(numbers)] = b.size - 1
+        expected = np.bincount(index, minlength=b.size).tolist()
+        assert b.count(values).tolist() == expected
+    assert bins.count(values)[-1] == (2 if dtype != "int64" else 0)
