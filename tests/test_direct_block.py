@@ -348,6 +348,7 @@ LARGE_MIXED_JSON = {
     "json, nulls and integers": (big_json(3000, sex=None, age=None, bmi=30), True),
     "json, a number as category": (big_json(3000, sex=1.0), False),
     "json, a boolean": (big_json(3000, age=True), False),
+    "json, a false": (big_json(3000, bp=False), False),
     "json, a numeric string": (big_json(3000, age="60"), False),
     "json, an extra key on one record": (big_json(3000, extra=[1]), True),
 }
@@ -358,6 +359,40 @@ def test_large_mixed_json_answers_as_the_general_path(client, monkeypatch, name)
     body, direct = LARGE_MIXED_JSON[name]
     taken, _ = both_ways(client, monkeypatch, BINARY, body, "application/json")
     assert taken == [direct, direct]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [1.5, 2, -0.0, 1e308, 0, 1],
+        [0.0, 1.0, 0, 1, 2.5, 0.0],  # many zeros and ones: every type checked
+        [0.5, None, 2.0, 3.0],  # null: NaN
+        [0.5, True, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],  # a boolean among few zeros and ones
+        [0, 0, 0, False],  # a boolean among many
+        [0.5, "1.5", 2.0],  # a numeric string
+        [0.5, [1.0], 2.0],
+        [0.5, {"a": 1}, 2.0],
+        [2**64 - 1, -(2**63), 1e-320],
+    ],
+)
+def test_json_numbers_are_read_as_the_typed_check_reads_them(cells):
+    """Cells read in one C pass give what checking every cell's type, then converting, gives."""
+    import numpy as np
+
+    from drcompat.codecs.tensors import NUMBER_TYPES, json_block
+
+    rows = [{"x": cell} for cell in cells]
+    expected = np.array(cells, dtype=np.float64) if NUMBER_TYPES.issuperset(map(type, cells)) else None
+    got = json_block(rows, ["x"], None)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None and got.shape == (len(cells), 1)
+        assert np.array_equal(got[:, 0], expected, equal_nan=True)
+        assert np.array_equal(np.signbit(got[:, 0]), np.signbit(expected))
+    pairs = [{"x": cell, "y": 1.0} for cell in cells]  # two features: the cells of each row
+    both = json_block(pairs, ["x", "y"], None)
+    assert (both is None) == (expected is None)
 
 
 def test_json_cell_limit_counts_every_distinct_key():

@@ -23,6 +23,7 @@ import codecs
 import io
 import re
 import threading
+from array import array
 from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
@@ -181,10 +182,27 @@ def json_block(rows: list[dict[str, Any]], names: Sequence[str], limits: CellLim
     if values is None:
         return None
     cells = values if len(names) == 1 else list(chain.from_iterable(values))
-    if not NUMBER_TYPES.issuperset(map(type, cells)):
-        return None  # text, booleans, objects: the general path coerces or refuses them
-    block = np.array(cells, dtype=np.float64).reshape(len(rows), len(names))
+    flat = _json_floats(cells)
+    if flat is None:
+        if not NUMBER_TYPES.issuperset(map(type, cells)):
+            return None  # text, booleans, objects: the general path coerces or refuses them
+        flat = np.array(cells, dtype=np.float64)  # (null: NaN)
+    block = flat.reshape(len(rows), len(names))
     return block if not np.isinf(block).any() else None
+
+
+def _json_floats(cells: list[Any]) -> np.ndarray | None:
+    """Cells that are all numbers, read in one C pass (about half the time of checking each
+    cell's type, then converting); None: a null, text or object among them, or booleans (which
+    ``array`` reads as 0 and 1, so only cells read as 0 or 1 are checked, unless there are many)."""
+    try:
+        flat = np.frombuffer(array("d", cells), dtype=np.float64)
+    except (TypeError, OverflowError):
+        return None
+    suspects = np.flatnonzero((flat == 0.0) | (flat == 1.0))
+    if len(suspects) * 4 > len(cells) or bool in set(map(type, map(cells.__getitem__, suspects.tolist()))):
+        return None
+    return flat
 
 
 NUMBER_TYPES = frozenset({float, int, type(None)})
@@ -293,10 +311,10 @@ def csv_columns(
         if numeric:
             if not all(not v or (NUMBER.fullmatch(v) and len(v) < 19) for v in values):
                 return None  # text, NA markers, 20-digit integers: the general path decides
-            array = np.array([float(v) if v else np.nan for v in values], dtype=np.float64)
-            if np.isinf(array).any():
+            numbers = np.array([float(v) if v else np.nan for v in values], dtype=np.float64)
+            if np.isinf(numbers).any():
                 return None
-            columns[name] = array
+            columns[name] = numbers
         else:
             columns[name] = np.array(["" if v in NA_TEXT else v for v in values], dtype=object)
     return columns
