@@ -58,9 +58,9 @@ class Bins:
         # than searchsorted's binary search per cell, which runs in the background flush while
         # the next requests score). A cell equal to an edge falls above it (side="right"); NaN is
         # below no edge, so it is taken out of the last bin and counted as missing.
-        below = [np.count_nonzero(numbers < edge) for edge in self.edges]
-        missing = int(np.count_nonzero(np.isnan(numbers)))
-        return np.diff(np.array([0, *below, len(numbers) - missing, len(numbers)], dtype=np.int64))
+        below = [int(np.count_nonzero(numbers < edge)) for edge in self.edges]
+        nan = int(np.count_nonzero(np.isnan(numbers)))
+        return np.diff(np.array([0, *below, len(numbers) - nan, len(numbers)], dtype=np.int64))
 
     def _label_codes(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Missing cells, and each cell's label index (-1: not a label). Text columns (what the
