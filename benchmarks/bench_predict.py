@@ -12,9 +12,9 @@ preprocessing pipeline with 60 boosted trees), prints the median time of:
           skips most of the response bytes: not the same rows, shown for context);
 
 as ratios, with the peak Python-heap memory (tracemalloc) of ours and the floor. Then the cost of
-monitoring's capture: the same 1-row (and 100-row) request with capture on and off, timed in
-alternating rounds in the same process, as a ratio (the background flushes run during the
-measurement, so their share is included).
+monitoring's capture: the same 1-, 100- and 10,000-row request with capture on and off, timed in
+alternating rounds in the same process, as ratios of the medians and of the means (the
+background flushes run during the measurement, so the means carry their share).
 
     make bench            # or: python benchmarks/bench_predict.py --sizes 1 100 10000
 """
@@ -190,14 +190,17 @@ def peak_mib(fn: Callable[[], object]) -> float:
     return peak / 2**20
 
 
-def capture_cost(root: Path, sizes: list[int], rounds: int = 20, reps: int = 40) -> None:
-    """Capture on vs off over the same rows, alternating rounds so drift on the machine hits both."""
+def capture_cost(root: Path, sizes: list[int], rounds: int = 20, requests: int = 800) -> None:
+    """Capture on vs off over the same rows, alternating rounds so drift on the machine hits both.
+    The median is the request's own share; the mean also carries the background flushes, which
+    run while later requests score (one every 50,000 rows: every 5th request at 10,000 rows)."""
     on, off = AsgiCaller(root, monitoring=True), AsgiCaller(root, monitoring=False)
     print()
-    print(f"{'capture':8} {'rows':>5} | {'on ms':>8} {'off ms':>8} | {'on/off':>7}")
+    print(f"{'capture':8} {'rows':>6} | {'on ms':>8} {'off ms':>8} | {'on/off':>7} {'mean on/off':>12}")
     for n in sizes:
         body = make_rows(n).to_csv(index=False).encode()
         times: dict[str, list[float]] = {"on": [], "off": []}
+        reps = max(5, requests // rounds // max(1, n // 1000))
         for caller in (on, off):
             caller.post(body, b"text/csv")
         for _ in range(rounds):
@@ -207,7 +210,11 @@ def capture_cost(root: Path, sizes: list[int], rounds: int = 20, reps: int = 40)
                     caller.post(body, b"text/csv")
                     times[name].append(time.perf_counter() - t0)
         t_on, t_off = statistics.median(times["on"]), statistics.median(times["off"])
-        print(f"{'csv':8} {n:>5} | {t_on * 1e3:>8.3f} {t_off * 1e3:>8.3f} | {t_on / t_off:>6.3f}x", flush=True)
+        mean = statistics.mean(times["on"]) / statistics.mean(times["off"])
+        print(
+            f"{'csv':8} {n:>6} | {t_on * 1e3:>8.3f} {t_off * 1e3:>8.3f} | {t_on / t_off:>6.3f}x {mean:>11.3f}x",
+            flush=True,
+        )
     sink = on.app.state.service.sink
     written = sink.flush() if sink is not None else 0
     print(f"(capture flushed {written} more part(s) at the end; {sink.dropped if sink else 0} records dropped)")
@@ -225,7 +232,7 @@ def main() -> None:
         shutil.copytree(BUCKET, root / "bucket", ignore=shutil.ignore_patterns("monitoring"))
         if not args.capture_only:
             table(args, root / "bucket")
-        capture_cost(root / "bucket", [1, 100])
+        capture_cost(root / "bucket", [1, 100, 10_000])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
