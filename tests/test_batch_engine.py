@@ -232,3 +232,20 @@ def test_csv_writer_many_distinct_numbers_and_a_tab_delimiter():
     frame.loc[7, "x"] = np.nan
     back = pd.read_csv(io.BytesIO(encode_frame(frame, header=True, delimiter="\t")), sep="\t")
     pd.testing.assert_frame_equal(back, frame)
+
+
+def test_a_quoted_newline_in_the_header_or_across_blocks_is_no_record_end(tmp_path):
+    from drcompat.batch.plan import BLOCK_BYTES, header_end
+
+    header = b'"first\nname",other\n'
+    note = b'"' + b"x\n" * (BLOCK_BYTES // 2) + b'"'  # a quoted field running past a block's end
+    data = header + b"1,2\n" + note + b",3\n" + b"4,5\n" * 50
+    path = tmp_path / "q.csv"
+    path.write_bytes(data)
+    assert header_end(LocalFile(path), len(data)) == len(header)
+    plan = plan_chunks(LocalFile(path), 1024 * 1024)  # (the smallest chunk size)
+    ends = [c.end for c in plan.chunks]
+    assert plan.header == header and ends[-1] == len(data)
+    assert all(data[end - 1 : end] == b"\n" and data[:end].count(b'"') % 2 == 0 for end in ends)
+    frame = pd.concat([pd.read_csv(io.BytesIO(header + data[c.start : c.end])) for c in plan.chunks])
+    assert len(frame) == 52

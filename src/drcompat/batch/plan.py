@@ -65,20 +65,27 @@ def blocks(source: ByteSource, start: int, size: int, block: int = BLOCK_BYTES) 
         offset += len(data)
 
 
+def record_end(data: bytes, i: int, parity: int, quote: bytes) -> tuple[int | None, int]:
+    """Just past the first newline from ``i`` outside quotes (``parity``: the quotes seen so far,
+    mod 2), or None when the block ends first; and the parity there. Each stretch between
+    newlines is counted by ``bytes.count``, at C speed."""
+    while True:
+        j = data.find(b"\n", i)
+        if j == -1:
+            return None, parity ^ (data.count(quote, i) & 1)
+        parity ^= data.count(quote, i, j) & 1
+        i = j + 1
+        if parity == 0:
+            return i, parity
+
+
 def header_end(source: ByteSource, size: int, quote: bytes = b'"') -> int:
     """Offset just past the header record (a newline outside quotes), or the size if none."""
     parity = 0
     for offset, data in blocks(source, 0, min(size, MAX_HEADER_BYTES), 64 * 1024):
-        i = 0
-        while True:
-            j = data.find(b"\n", i)
-            if j == -1:
-                parity ^= data.count(quote, i) & 1
-                break
-            parity ^= data.count(quote, i, j) & 1
-            i = j + 1
-            if parity == 0:
-                return offset + i
+        end, parity = record_end(data, 0, parity, quote)
+        if end is not None:
+            return offset + end
     if size > MAX_HEADER_BYTES:
         raise BadRequest(f"The CSV header row is longer than {MAX_HEADER_BYTES} bytes (or never ends).")
     return size
@@ -112,17 +119,14 @@ def plan_chunks(source: ByteSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES, quot
                 rel = target - offset
                 parity ^= data.count(quote, i, rel) & 1
                 i, seeking = rel, True
-            j = data.find(b"\n", i)
-            if j == -1:
-                parity ^= data.count(quote, i) & 1
+            end, parity = record_end(data, i, parity, quote)
+            if end is None:
                 break
-            parity ^= data.count(quote, i, j) & 1
-            i = j + 1
-            if parity == 0:
-                bound = offset + i
-                if bound < size:
-                    bounds.append(bound)
-                target, seeking = bound + chunk_bytes, False
+            i = end
+            bound = offset + i
+            if bound < size:
+                bounds.append(bound)
+            target, seeking = bound + chunk_bytes, False
     if bounds[-1] != size:
         bounds.append(size)
     chunks = tuple(Chunk(k, a, b) for k, (a, b) in enumerate(itertools.pairwise(bounds)))
