@@ -149,6 +149,7 @@ def test_explanations_carry_humility_too(client):
     ("rule", "words"),
     [
         ({"id": "x", "trigger": "uncertainPrediction", "action": "noOperation"}, "ObjectId"),
+        ({"id": RULE + "5\n", "trigger": "uncertainPrediction", "action": "noOperation"}, "ObjectId"),
         ({"id": RULE + "5", "trigger": "drift", "action": "noOperation"}, "trigger"),
         ({"id": RULE + "5", "trigger": "uncertainPrediction", "action": "panic"}, "action"),
         ({"id": RULE + "5", "trigger": "outlyingInput", "action": "noOperation"}, "needs a feature"),
@@ -160,6 +161,14 @@ def test_bad_rules_are_rejected_by_the_registry(rule, words):
     doc = yaml.safe_load((DEMO_BUCKET / "deployments.yaml").read_text())
     doc["deployments"][REGRESSION]["humilityRules"] = [rule]
     with pytest.raises(RegistryError, match=words):
+        parse_registry(doc)
+
+
+def test_ids_with_a_trailing_newline_are_rejected_by_the_registry():
+    """An id is written into answer headers (X-DataRobot-Model-Id): no line break may pass."""
+    doc = yaml.safe_load((DEMO_BUCKET / "deployments.yaml").read_text())
+    doc["deployments"][REGRESSION]["modelId"] += "\n"
+    with pytest.raises(RegistryError, match="modelId must be a 24-character"):
         parse_registry(doc)
 
 

@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 from drcompat import __version__
 from drcompat.api.allow import allowed_methods
 from drcompat.api.bodies import read_body
+from drcompat.api.direct_http import DirectPredictions, DirectRoute
 from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, Reply, error_body
 from drcompat.api.endpoint import prediction_request as build_request
 from drcompat.api.jobs_routes import add_job_routes
@@ -183,8 +184,12 @@ def create_app(
         ),
     ]
     handlers: dict[str, Any] = {}
+    direct_routes: dict[str, DirectRoute] = {}
     for route, serve, inline, table, summary in routes:
-        handler = handlers[route] = endpoint(PredictionEndpoint(route, serve, service, observer), inline)
+        core = PredictionEndpoint(route, serve, service, observer)
+        handler = handlers[route] = endpoint(core, inline)
+        if inline and settings.direct_http:
+            direct_routes[route] = DirectRoute(core, inline)
         route_doc = {"parameters": openapi_parameters(table), "requestBody": REQUEST_BODY}
         for prefix, in_schema in ((PREFIX, True), ("", False)):
             app.add_api_route(
@@ -238,6 +243,12 @@ def create_app(
 
         return serve
 
+    # The local server's protocol answers plain prediction POSTs itself (api.direct_http).
+    app.state.direct_http = (
+        DirectPredictions(direct_routes, settings.max_body_bytes, settings.max_request_line_bytes)
+        if direct_routes
+        else None
+    )
     app.add_middleware(
         DataRobotHeaders,
         max_request_line=settings.max_request_line_bytes,

@@ -23,8 +23,9 @@ from typing import Any, ClassVar
 
 import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HIGH_WATER_LIMIT, STATUS_LINE, HttpToolsProtocol
 
+from drcompat.api.direct_http import HANDOVER_SECONDS, DirectPredictions, Pending
 from drcompat.api.middleware import CORS_HEADERS, DataRobotHeaders, Message, Receive, Scope, Send
 
 log = logging.getLogger("drcompat.api")
@@ -90,9 +91,14 @@ class LimitedProtocol(HttpToolsProtocol):
     header_timeout: ClassVar[float] = 10.0
     max_header_bytes: ClassVar[int] = 16 * 1024
     max_request_line: ClassVar[int] = 8192
+    direct: ClassVar[DirectPredictions | None] = None  # prediction POSTs answered here (api.direct_http)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.pending: Pending | None = None  # a prediction POST taken by the direct path, body arriving
+        self.handover_timer: asyncio.TimerHandle | None = None
+        self.close_after_answer = False
+        self.over_capacity = False
         self.head_started = 0.0
         self.head_timer: asyncio.TimerHandle | None = None
         self.awaiting_head = True  # the next bytes start (or continue) a request head
@@ -106,6 +112,7 @@ class LimitedProtocol(HttpToolsProtocol):
         if len(self.connections) > self.max_connections:
             refused.note(self.max_connections)
             self.app = over_capacity(self.max_connections)
+            self.over_capacity = True
 
     def close_idle_connection(self) -> None:
         now = time.monotonic()
@@ -125,7 +132,11 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.cancel_head_timer()
-        if self.cycle is not None and not self.cycle.response_complete:
+        if self.pending is not None:
+            self.cancel_handover()
+            self.pending = None
+            log.info("client disconnected before the answer was sent: POST %s", self.url.decode("latin-1"))
+        elif self.cycle is not None and not self.cycle.response_complete:
             log.info("client disconnected before the answer was sent: %s %s", self.scope["method"], self.scope["path"])
         super().connection_lost(exc)
 
@@ -149,11 +160,89 @@ class LimitedProtocol(HttpToolsProtocol):
         self.awaiting_head = False
         self.partial_head = b""
         self.cancel_head_timer()
+        self.pending = self.take_direct()
+        if self.pending is not None:
+            self.handover_timer = self.loop.call_later(HANDOVER_SECONDS, self.hand_over, False)
+            return
         super().on_headers_complete()
+
+    def take_direct(self) -> Pending | None:
+        """A prediction POST the direct path answers: a plain HTTP/1.1 keep-alive request, none
+        before it still being answered (pipelining), on a connection within the cap."""
+        parser = self.parser
+        if (
+            self.direct is None
+            or self.over_capacity
+            or (self.cycle is not None and not self.cycle.response_complete)
+            or self.expect_100_continue
+            or self.root_path
+            or parser.get_http_version() != "1.1"
+            or not parser.should_keep_alive()
+            or parser.should_upgrade()
+        ):
+            return None
+        url = httptools.parse_url(self.url)
+        return self.direct.take(parser.get_method(), url.path, url.query or b"", self.headers)
+
+    def on_body(self, body: bytes) -> None:
+        if self.pending is not None:
+            self.pending.parts.append(body)
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self.awaiting_head = True
-        super().on_message_complete()
+        pending = self.pending
+        if pending is None:
+            super().on_message_complete()
+            return
+        self.pending = None
+        self.cancel_handover()
+        assert self.direct is not None
+        answer = self.direct.answer(pending, self.server_state.default_headers)
+        if answer is None:  # too wide to score on the loop: the app scores it on a worker thread
+            self.start_app(pending, complete=True)
+            return
+        status, head, body = answer
+        if self.access_log:
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else ""  # (uvicorn's format)
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, "POST", pending.target(), "1.1", status)
+        self.transport.write(STATUS_LINE[status] + head)
+        self.transport.write(body)
+        if self.close_after_answer:
+            self.transport.close()
+        self.on_response_complete()
+
+    def hand_over(self, complete: bool) -> None:
+        """The body is still arriving: the app takes the request, with what came so far."""
+        self.handover_timer = None
+        pending, self.pending = self.pending, None
+        if pending is not None and not self.transport.is_closing():
+            self.start_app(pending, complete)
+
+    def start_app(self, pending: Pending, complete: bool) -> None:
+        """Start the ASGI cycle uvicorn would have started at the head, fed the body so far."""
+        HttpToolsProtocol.on_headers_complete(self)
+        cycle = self.cycle
+        cycle.body = bytearray(b"".join(pending.parts))
+        if complete:
+            cycle.more_body = False
+        elif len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()  # (as uvicorn's on_body: the app's reads resume it)
+        if self.close_after_answer:  # (the server is shutting down)
+            cycle.keep_alive = False
+        cycle.message_event.set()
+
+    def cancel_handover(self) -> None:
+        if self.handover_timer is not None:
+            self.handover_timer.cancel()
+            self.handover_timer = None
+
+    def shutdown(self) -> None:
+        if self.pending is not None:  # answer the request whose body is arriving, then close
+            self.close_after_answer = True
+            return
+        super().shutdown()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -198,13 +287,19 @@ class LimitedProtocol(HttpToolsProtocol):
 
 
 def protocol_class(
-    max_connections: int, header_timeout: float, max_header_bytes: int, max_request_line: int
+    max_connections: int,
+    header_timeout: float,
+    max_header_bytes: int,
+    max_request_line: int,
+    direct: DirectPredictions | None = None,
 ) -> type[LimitedProtocol]:
-    """A protocol class carrying one server's limits (uvicorn takes a class, not an instance)."""
+    """A protocol class carrying one server's limits (uvicorn takes a class, not an instance),
+    and the app's prediction routes for the direct path (None: the app answers everything)."""
     attributes = {
         "max_connections": max_connections,
         "header_timeout": header_timeout,
         "max_header_bytes": max_header_bytes,
         "max_request_line": max_request_line,
+        "direct": direct,
     }
     return type("DataRobotProtocol", (LimitedProtocol,), attributes)

@@ -34,6 +34,7 @@ def uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int, log_l
             settings.header_timeout_seconds,
             settings.max_header_bytes,
             settings.max_request_line_bytes,
+            getattr(app.state, "direct_http", None),
         ),
         timeout_keep_alive=int(settings.keep_alive_seconds),
         limit_concurrency=None,  # the protocol caps connections itself, idle ones closed first

@@ -22,5 +22,8 @@ Protocol = protocol_class(
 
 
 def app() -> FastAPI:
-    """One worker's app, its models loaded before it takes requests."""
-    return create_app(settings, warm=True)
+    """One worker's app, its models loaded before it takes requests (and its prediction routes
+    handed to this process's protocol class for the direct path)."""
+    built = create_app(settings, warm=True)
+    Protocol.direct = getattr(built.state, "direct_http", None)
+    return built

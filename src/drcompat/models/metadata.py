@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}\Z")  # (\Z: "$" would also take a trailing newline)
 
 
 class MetadataError(ValueError):
