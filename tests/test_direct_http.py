@@ -205,3 +205,23 @@ def test_without_the_setting_the_app_answers_everything(bucket):
 
     app = create_app(Settings(storage_root=bucket, direct_http=False))
     assert app.state.direct_http is None
+
+
+def test_a_failure_in_the_direct_path_is_a_500_and_the_server_keeps_serving(servers, monkeypatch, caplog):
+    direct, _ = servers
+    routes = direct.config.app.state.direct_http  # type: ignore[attr-defined]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(routes, "answer", broken)
+    with connect(direct.port) as sock:
+        sock.sendall(request(BINARY_URL, CSV_ROW))
+        status, headers, body = raw_answer(sock)
+    assert status.split()[1] == b"500" and b"secret" not in body
+    assert json.loads(body) == {"message": "Internal server error."}
+    assert dict(headers)[b"connection"] == b"close"
+    monkeypatch.undo()
+    with connect(direct.port) as sock:
+        sock.sendall(request(BINARY_URL, CSV_ROW))
+        assert raw_answer(sock)[0].split()[1] == b"200"

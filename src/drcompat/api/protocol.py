@@ -199,10 +199,17 @@ class LimitedProtocol(HttpToolsProtocol):
         self.pending = None
         self.cancel_handover()
         assert self.direct is not None
-        answer = self.direct.answer(pending, self.server_state.default_headers)
+        try:
+            answer = self.direct.answer(pending, self.server_state.default_headers)
+        except Exception:  # (the endpoint answers its own errors: this is a bug here, never a 400)
+            log.exception("the direct path failed to answer %s", pending.target())
+            self.write_and_close(500, "Internal server error.")
+            return
         if answer is None:  # too wide to score on the loop: the app scores it on a worker thread
             self.start_app(pending, complete=True)
             return
+        if self.transport.is_closing():
+            return  # the client left while its request was scored (the endpoint recorded it)
         status, head, body = answer
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else ""  # (uvicorn's format)
