@@ -207,7 +207,7 @@ def test_without_the_setting_the_app_answers_everything(bucket):
     assert app.state.direct_http is None
 
 
-def test_a_failure_in_the_direct_path_is_a_500_and_the_server_keeps_serving(servers, monkeypatch, caplog):
+def test_a_failure_in_the_direct_path_is_a_500_and_the_server_keeps_serving(servers, monkeypatch):
     direct, _ = servers
     routes = direct.config.app.state.direct_http  # type: ignore[attr-defined]
 
