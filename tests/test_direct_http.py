@@ -225,3 +225,28 @@ def test_a_failure_in_the_direct_path_is_a_500_and_the_server_keeps_serving(serv
     with connect(direct.port) as sock:
         sock.sendall(request(BINARY_URL, CSV_ROW))
         assert raw_answer(sock)[0].split()[1] == b"200"
+
+
+@pytest.mark.parametrize("handover", [2.0, 0.05])
+def test_a_shutdown_while_a_body_arrives_answers_it_then_closes(bucket, monkeypatch, handover):
+    """uvicorn's graceful shutdown: the request whose body is arriving (still with the direct
+    path, or already handed to the app) is answered with Connection: close."""
+    import drcompat.api.protocol as protocol
+    from drcompat.config import Settings
+
+    monkeypatch.setattr(protocol, "HANDOVER_SECONDS", handover)
+    server = Serving(Settings(storage_root=bucket, registry_ttl_seconds=0.0))
+    whole = request(BINARY_URL, CSV_ROW)
+    with connect(server.port) as sock:
+        sock.sendall(whole[:-20])
+        time.sleep(0.1)
+        server.server.should_exit = True
+        time.sleep(0.5)  # (uvicorn checks should_exit every 0.1 s, then shuts connections down)
+        sock.sendall(whole[-20:])
+        status, headers, answer = raw_answer(sock)
+        assert status.split()[1] == b"200" and b'"prediction"' in answer
+        assert dict(headers)[b"connection"] == b"close"
+        sock.settimeout(5)
+        assert sock.recv(1) == b""
+    server.thread.join(10)
+    assert not server.thread.is_alive()

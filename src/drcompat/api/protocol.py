@@ -214,6 +214,8 @@ class LimitedProtocol(HttpToolsProtocol):
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else ""  # (uvicorn's format)
             self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, "POST", pending.target(), "1.1", status)
+        if self.close_after_answer:  # (the server is shutting down: as uvicorn says it)
+            head = head[:-2] + b"connection: close\r\n\r\n"
         self.transport.write(STATUS_LINE[status] + head)
         self.transport.write(body)
         if self.close_after_answer:
