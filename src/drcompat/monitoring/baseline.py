@@ -75,12 +75,13 @@ class Bins:
             lookup = {label: k for k, label in enumerate(self.labels)}
             empty = lookup.get("", -1)
             lookup[""] = MISSING_CODE
-            codes = np.fromiter(map(lookup.get, cells, itertools.repeat(-1)), dtype=np.int64, count=len(cells))
-            others = [cells[i] for i in np.flatnonzero(codes == -1).tolist()]
-            if STR_ONLY.issuperset(map(type, others)) and "\x00" not in "".join(others):
-                missing = codes == MISSING_CODE
-                codes[missing] = empty
-                return missing, codes
+            codes = _looked_up(lookup, cells)  # (None: an unhashable cell; the slower ways decide)
+            if codes is not None:
+                others = [cells[i] for i in np.flatnonzero(codes == -1).tolist()]
+                if STR_ONLY.issuperset(map(type, others)) and "\x00" not in "".join(others):
+                    missing = codes == MISSING_CODE
+                    codes[missing] = empty
+                    return missing, codes
         plain = values.dtype.kind == "U" or (values.dtype == object and all(type(v) is str for v in values.tolist()))
         if plain and unique_labels:
             text = values.astype(str)
@@ -92,6 +93,13 @@ class Bins:
 
         missing = np.asarray(pd.isna(values)) | (values == "")
         return missing, pd.Categorical(values.astype(str), categories=self.labels).codes.astype(np.int64)
+
+
+def _looked_up(lookup: dict[str, int], cells: list[Any]) -> np.ndarray | None:
+    try:
+        return np.fromiter(map(lookup.get, cells, itertools.repeat(-1)), dtype=np.int64, count=len(cells))
+    except TypeError:
+        return None
 
 
 def _as_float(values: np.ndarray) -> np.ndarray:
