@@ -72,7 +72,7 @@ def strip_symbols(root: Path) -> None:
     """
     tool, reader = shutil.which("llvm-strip"), shutil.which("llvm-readelf")
     if tool is None or reader is None:
-        print("llvm-strip or llvm-readelf not found: shared objects keep their symbol tables (about 9 MB)")
+        print("llvm-strip or llvm-readelf not found: shared objects keep their symbol tables (8-11 MB)")
         return
     objects = [
         p
