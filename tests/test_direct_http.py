@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BINARY, REGRESSION, TOKEN, sample, url
-from test_service_limits import Serving, connect
+from test_service_limits import Serving, connect, read_head
 
 VARYING = {b"date", b"x-datarobot-request-id", b"x-datarobot-execution-time"}
 CSV_ROW = b"age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n60.0,male,32.1,83.0,179.0,119.4,42.0,4.0,4.4773,94.0\n"
@@ -27,12 +27,7 @@ CSV_ROW = b"age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n60.0,male,32.1,83.0,179.0,119.4,42
 
 def raw_answer(sock: socket.socket) -> tuple[bytes, list[tuple[bytes, bytes]], bytes]:
     """Status line, headers in order, body (Content-Length or chunked framing)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before an answer: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
+    head, rest = read_head(sock)
     status, *lines = head.split(b"\r\n")
     headers = [(name.lower(), value.strip()) for name, value in (line.split(b":", 1) for line in lines)]
     fields = dict(headers)

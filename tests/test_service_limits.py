@@ -32,14 +32,20 @@ class Reply:
         return json.loads(self.body)
 
 
-def read_reply(sock: socket.socket) -> Reply:
-    """One HTTP/1.1 answer read off a raw socket (Content-Length framed)."""
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An answer's head off a raw socket, and the bytes already read after it."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         assert chunk, f"connection closed before an answer: {data!r}"
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def read_reply(sock: socket.socket) -> Reply:
+    """One HTTP/1.1 answer read off a raw socket (Content-Length framed)."""
+    head, body = read_head(sock)
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
     while len(body) < int(headers.get("content-length", "0")):
