@@ -205,7 +205,9 @@ def test_the_disk_quota_holds_and_nothing_outlives_the_run(bucket):
 @pytest.mark.skipif(os.geteuid() != 0, reason="the process limit applies to the job's own uid (root hosts)")
 def test_a_fork_storm_stays_inside_its_limit(bucket, client):
     record, log = run(service(bucket), "f() { f | f & }\nf\nsleep 3\n", timeoutSeconds=4)
-    assert record["status"] in ("timedOut", "succeeded") and "Cannot fork" in log  # it hit its own limit
+    assert "Cannot fork" in log  # it hit its own limit
+    # It ended by itself, not interrupted (its own `sleep` may be what cannot fork: then "failed").
+    assert record["status"] in ("timedOut", "succeeded", "failed")
     answer = client.post(url(BINARY), content=sample("diabetes_binary"), headers={**AUTH, "Content-Type": "text/csv"})
     assert answer.status_code == 200  # the service kept serving
     deadline = time.monotonic() + 5
