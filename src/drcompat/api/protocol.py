@@ -150,6 +150,8 @@ class LimitedProtocol(HttpToolsProtocol):
                 return
             self.partial_head = buffered if end < 0 else b""
         super().data_received(data)
+        if self.pending is not None and self.handover_timer is None:  # a body left to arrive
+            self.handover_timer = self.loop.call_later(HANDOVER_SECONDS, self.hand_over, False)
         if self.transport.is_closing() or not self.awaiting_head:
             self.cancel_head_timer()
         elif self.partial_head and self.head_timer is None:
@@ -160,11 +162,9 @@ class LimitedProtocol(HttpToolsProtocol):
         self.awaiting_head = False
         self.partial_head = b""
         self.cancel_head_timer()
-        self.pending = self.take_direct()
-        if self.pending is not None:
-            self.handover_timer = self.loop.call_later(HANDOVER_SECONDS, self.hand_over, False)
-            return
-        super().on_headers_complete()
+        self.pending = self.take_direct()  # (its hand-over timer starts if the read ends mid-body)
+        if self.pending is None:
+            super().on_headers_complete()
 
     def take_direct(self) -> Pending | None:
         """A prediction POST the direct path answers: a plain HTTP/1.1 keep-alive request, none
