@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import base64
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from drcompat.api.cors import CORS_HEADERS, line_length
-from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, Reply, check_body_size, prediction_request
+from drcompat.api.cors import line_length
+from drcompat.api.endpoint import (
+    PREDICTION_PATH,
+    PredictionEndpoint,
+    Reply,
+    answer_headers,
+    check_body_size,
+    prediction_request,
+)
 from drcompat.config import Settings
 from drcompat.predict import Trace
 
@@ -135,17 +141,7 @@ def event_body(event: Event) -> bytes:
 def lambda_response(shape: str, reply: Reply, started: float) -> dict[str, Any]:
     """``reply`` as the Lambda response Mangum makes of the app's answer."""
     content = reply.content if isinstance(reply.content, bytes) else b"".join(reply.content)
-    headers = [(k.lower(), v) for k, v in reply.headers.items()]
-    if isinstance(reply.content, bytes) and not (reply.status < 200 or reply.status in (204, 304)):
-        headers.append(("content-length", str(len(content))))  # (a streamed answer has none)
-    if reply.media_type is not None:
-        media_type = reply.media_type
-        if media_type.startswith("text/") and "charset=" not in media_type.lower():
-            media_type += "; charset=utf-8"
-        headers.append(("content-type", media_type))
-    headers += [(k.decode(), v.decode()) for k, v in CORS_HEADERS]
-    headers.append(("x-datarobot-execution-time", str(round((time.perf_counter() - started) * 1000.0))))
-    headers.append(("x-datarobot-request-id", uuid.uuid4().hex))
+    headers = answer_headers(reply, started)
     if shape == "2.0":
         joined: dict[str, str] = {}
         for key, value in headers:

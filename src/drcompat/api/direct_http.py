@@ -17,12 +17,11 @@ loop, ``Accept: text/csv`` (a big CSV answer is streamed), ``Expect: 100-continu
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl
 
-from drcompat.api.cors import CORS_HEADERS, line_length
-from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, prediction_request
+from drcompat.api.cors import line_length
+from drcompat.api.endpoint import PREDICTION_PATH, PredictionEndpoint, answer_headers, prediction_request
 from drcompat.api.slots import fits_inline
 from drcompat.predict import Trace, wants_csv
 
@@ -64,7 +63,7 @@ class DirectPredictions:
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.max_request_line = max_request_line
-        self.answered = 0  # requests answered here (the tests and benchmarks read it)
+        self.answered = 0  # requests answered here (the tests read it)
 
     def take(self, method: bytes, raw_path: bytes, query: bytes, headers: list[tuple[bytes, bytes]]) -> Pending | None:
         """The request, if it is one to answer here; None: the app answers it."""
@@ -95,21 +94,12 @@ class DirectPredictions:
         if not fits_inline(body, request.content_type, pending.route.inline):
             return None
         reply = pending.route.endpoint.answer(request, Trace(), pending.started)
-        content = reply.content if isinstance(reply.content, bytes) else b"".join(reply.content)
-        # The app's order: uvicorn's defaults, the reply's own, Starlette's length and type, then
-        # the middleware's CORS, execution time and request id.
-        headers = [*default_headers]
-        headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()]
-        headers.append((b"content-length", str(len(content)).encode()))
-        if reply.media_type is not None:
-            media = reply.media_type
-            if media.startswith("text/") and "charset=" not in media.lower():
-                media += "; charset=utf-8"
-            headers.append((b"content-type", media.encode("latin-1")))
-        headers += CORS_HEADERS
-        elapsed = (time.perf_counter() - pending.started) * 1000.0
-        headers.append((b"x-datarobot-execution-time", str(round(elapsed)).encode()))
-        headers.append((b"x-datarobot-request-id", uuid.uuid4().hex.encode()))
-        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n"
+        if not isinstance(reply.content, bytes):  # (CSV answers, the only streamed ones, are the app's)
+            reply = replace(reply, content=b"".join(reply.content))
+        assert isinstance(reply.content, bytes)
+        # uvicorn's defaults first, then what the app writes
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in default_headers)
+        own = answer_headers(reply, pending.started)
+        head += "".join(f"{name}: {value}\r\n" for name, value in own).encode("latin-1")
         self.answered += 1
-        return reply.status, head, content
+        return reply.status, head + b"\r\n", reply.content

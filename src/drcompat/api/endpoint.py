@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
+from drcompat.api.cors import CORS_HEADERS
 from drcompat.errors import ApiError, PayloadTooLarge
 from drcompat.observe import Observer, RequestRecord
 from drcompat.predict import Answer, PredictionRequest, PredictionService, Trace
@@ -53,6 +55,28 @@ def trace_headers(trace: Trace) -> dict[str, str]:
         headers["X-DataRobot-Model-Id"] = trace.model_id
     if trace.cache_hit is not None:
         headers["X-DataRobot-Model-Cache-Hit"] = "true" if trace.cache_hit else "false"
+    return headers
+
+
+CORS_TEXT = [(name.decode(), value.decode()) for name, value in CORS_HEADERS]
+
+
+def answer_headers(reply: Reply, started: float) -> list[tuple[str, str]]:
+    """The headers the app sends with ``reply``, lower-case and in its order: the reply's own,
+    Starlette's length (none for a streamed answer) and type, then the middleware's CORS set,
+    execution time and request id. What the transports that answer without the app (the Lambda
+    direct path, the local server's protocol) write."""
+    headers = [(name.lower(), value) for name, value in reply.headers.items()]
+    if isinstance(reply.content, bytes) and not (reply.status < 200 or reply.status in (204, 304)):
+        headers.append(("content-length", str(len(reply.content))))
+    if reply.media_type is not None:
+        media_type = reply.media_type
+        if media_type.startswith("text/") and "charset=" not in media_type.lower():
+            media_type += "; charset=utf-8"
+        headers.append(("content-type", media_type))
+    headers += CORS_TEXT
+    headers.append(("x-datarobot-execution-time", str(round((time.perf_counter() - started) * 1000.0))))
+    headers.append(("x-datarobot-request-id", uuid.uuid4().hex))
     return headers
 
 
