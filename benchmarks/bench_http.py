@@ -115,6 +115,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def start_ours(settings: dict[str, str], log: Path | None = None) -> tuple[int, subprocess.Popen[bytes]]:
+    """Our local server (one worker) on the benchmark bucket, with extra ``DRC_*`` settings."""
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning", **settings}
+    env.update(DRC_STORAGE_ROOT=str(WORK / "bucket"), DRC_POLICY_INTERVAL_SECONDS="0")
+    output = log.open("wb") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "drcompat.api.server"],
+        env=env,
+        cwd=WORK,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return port, process
+
+
 def per_request(session: requests.Session, url: str, data: bytes, headers: dict[str, str], count: int) -> float:
     started = time.perf_counter()
     for _ in range(count):
@@ -163,17 +180,7 @@ def main() -> None:
     csv = {"Content-Type": "text/csv"}
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        port = free_port()
-        env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
-        env.update(DRC_STORAGE_ROOT=str(WORK / "bucket"), DRC_POLICY_INTERVAL_SECONDS="0")
-        ours = subprocess.Popen(
-            [sys.executable, "-m", "drcompat.api.server"],
-            env=env,
-            cwd=WORK,
-            stdout=(logs / "ours.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        port, ours = start_ours({}, logs / "ours.log")
         processes.append(ours)
         drums = {}
         for width in WIDTHS:

@@ -13,16 +13,11 @@ is printed. For example, onnxruntime's spinning (see ``DRC_ONNX_ALLOW_SPINNING``
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import time
 
 import requests
 
-from bench_batch import free_port
-from bench_http import TOKEN, WORK, body, build_models, deployment_id, stop, wait_ready
+from bench_http import TOKEN, body, build_models, deployment_id, per_request, start_ours, stop, wait_ready
 
 
 def main() -> None:
@@ -40,18 +35,7 @@ def main() -> None:
     try:
         for setting in args.settings:
             name, _, value = setting.partition("=")
-            port = free_port()
-            env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
-            env.update(DRC_STORAGE_ROOT=str(WORK / "bucket"), DRC_POLICY_INTERVAL_SECONDS="0")
-            env[name] = value
-            process = subprocess.Popen(
-                [sys.executable, "-m", "drcompat.api.server"],
-                env=env,
-                cwd=WORK,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            port, process = start_ours({name: value})
             url = f"http://127.0.0.1:{port}/predApi/v1.0/deployments/{deployment_id(args.features)}/predictions"
             servers.append((setting, url, process, requests.Session()))
         for _, url, process, _ in servers:
@@ -59,11 +43,7 @@ def main() -> None:
         times: dict[str, list[float]] = {setting: [] for setting, *_ in servers}
         for _ in range(args.rounds):
             for setting, url, _, session in servers:
-                started = time.perf_counter()
-                for _ in range(args.requests):
-                    if session.post(url, data=data, headers=headers, timeout=60).status_code != 200:
-                        raise RuntimeError(f"{setting}: a request failed")
-                times[setting].append((time.perf_counter() - started) / args.requests * 1000)
+                times[setting].append(per_request(session, url, data, headers, args.requests) * 1000)
         print(f"{args.features} features x {args.rows} rows, median of {args.rounds} interleaved rounds:")
         for setting, values in times.items():
             print(f"  {setting:40} {statistics.median(values):8.3f} ms per request")
