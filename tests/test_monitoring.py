@@ -254,6 +254,23 @@ def test_text_bins_count_as_numpy_strings_do(labels):
     assert bins.count(with_nul).tolist() == bins.count(with_nul.astype(str)).tolist()
 
 
+def test_text_bins_count_repeated_labels_and_odd_cells():
+    """Labels repeated after str() (1 and "1" in the training values) and cells that are not
+    plain strings are still counted; pandas' Categorical refused the first and warns on the second."""
+    import warnings
+
+    import numpy as np
+
+    from drcompat.monitoring.baseline import Bins
+
+    values = np.array(["1", "b", "c", "", None, float("nan"), 1, "b\x00"], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # bins: "1" (the repeated label's last place), "b", other, missing
+        assert Bins("x", labels=("1", "1", "b")).count(values).tolist() == [0, 2, 2, 1, 3]
+        assert Bins("x", labels=("1", "b")).count(values).tolist() == [2, 2, 1, 3]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
 def test_numeric_bins_count_as_searchsorted_does(dtype):
     """Few edges are counted by comparison passes: the same counts as the binary search, with

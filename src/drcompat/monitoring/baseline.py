@@ -49,7 +49,7 @@ class Bins:
             index = np.where(codes < 0, len(self.labels), codes)
             index[missing] = self.size - 1
             return np.bincount(index, minlength=self.size)
-        numbers = values.astype(np.float64) if values.dtype.kind in "fiub" else _as_float(values)
+        numbers = np.asarray(values, dtype=np.float64) if values.dtype.kind in "fiub" else _as_float(values)
         if len(self.edges) > FEW_EDGES:
             index = np.searchsorted(np.asarray(self.edges), numbers, side="right")
             index[np.isnan(numbers)] = self.size - 1
@@ -91,8 +91,13 @@ class Bins:
             return text == "", table[inverse.reshape(-1)]
         import pandas as pd
 
+        # Anything else (None, NaN, numbers; labels repeated, as str(1) and "1" are): each cell's
+        # text as numpy spells it, looked up (pandas' Categorical refuses repeated categories).
         missing = np.asarray(pd.isna(values)) | (values == "")
-        return missing, pd.Categorical(values.astype(str), categories=self.labels).codes.astype(np.int64)
+        lookup = {label: k for k, label in enumerate(self.labels)}
+        codes = _looked_up(lookup, values.astype(str).tolist())
+        assert codes is not None  # (str cells are hashable)
+        return missing, codes
 
 
 def _looked_up(lookup: dict[str, int], cells: list[Any]) -> np.ndarray | None:

@@ -145,10 +145,11 @@ class MonitoringSink:
         aggregates: dict[tuple[str, datetime, str | None], dict[str, Any]] = {}
         associations: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
         timings: dict[tuple[str, datetime, str | None], tuple[list[float], list[float]]] = {}
+        hours: dict[int, datetime] = {}
         for at, record, consumer, execution_ms in requests:
-            hour = hour_of(datetime.fromtimestamp(at, UTC))
+            hour = _hour(hours, at)
             key = (record.deployment_id, hour, record.model_id)
-            row = aggregates.setdefault(key, _empty(hour, record.model_id, at))
+            row = aggregates.get(key) or aggregates.setdefault(key, _empty(hour, record.model_id, at))
             _seen(row, at)
             row["requests"] += 1
             if record.status < 400:
@@ -175,7 +176,7 @@ class MonitoringSink:
             aggregates[key]["executionHist"] = latency_bins(execution)
         groups: dict[tuple[str, datetime, str], list[ScoredBatch]] = {}
         for batch in scored:
-            hour = hour_of(datetime.fromtimestamp(batch.at, UTC))
+            hour = _hour(hours, batch.at)
             groups.setdefault((batch.deployment_id, hour, batch.metadata.model_id), []).append(batch)
         for (deployment_id, hour, model_id), group in groups.items():
             # one vectorised binning per feature over the whole group, not one per request
@@ -184,10 +185,12 @@ class MonitoringSink:
             for batch in group:
                 _seen(row, batch.at)
             baseline = model_baseline(meta)
+            captured = set(group[0].columns).intersection(*(b.columns.keys() for b in group[1:]))
+            # (axis=None flattens each batch's column as it joins them: one call per feature)
             row["features"] = {
-                bins.name: bins.count(np.concatenate([np.asarray(b.columns[bins.name]).reshape(-1) for b in group]))
+                bins.name: bins.count(np.concatenate([b.columns[bins.name] for b in group], axis=None))
                 for bins in baseline.features
-                if all(bins.name in b.columns for b in group)
+                if bins.name in captured
             }
             predicted_parts = [prediction_values(meta, b.values, b.probabilities, b.label_index) for b in group]
             predicted = np.concatenate(predicted_parts)
@@ -209,6 +212,15 @@ class MonitoringSink:
             write_part(self.storage, deployment_id, "associations", hour, rows)
             parts += 1
         return parts
+
+
+def _hour(hours: dict[int, datetime], at: float) -> datetime:
+    """The UTC hour of an epoch time, made once per hour a flush meets (not once per record)."""
+    number = int(at // 3600)
+    found = hours.get(number)
+    if found is None:
+        found = hours[number] = hour_of(datetime.fromtimestamp(number * 3600, UTC))
+    return found
 
 
 def _seen(row: dict[str, Any], at: float) -> None:
