@@ -18,7 +18,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import Message
@@ -84,6 +84,12 @@ def add_job_routes(app: FastAPI, service: PredictionService, jobs: JobService, w
             raise BadRequest(f"Malformed multipart upload: {exc.message}") from exc
         except HTTPException as exc:
             raise BadRequest(f"Malformed multipart upload: {exc.detail}") from exc
+        try:
+            return await read_form(form)
+        finally:
+            await form.close()  # the parts' spooled files
+
+    async def read_form(form: FormData) -> tuple[dict[str, Any], list[tuple[str, bytes]], list[str]]:
         fields: dict[str, Any] = {}
         files: list[list[Any]] = []  # [name, content, "file" | "filePath" (its path came) | "archive"]
         deleted: list[str] = []

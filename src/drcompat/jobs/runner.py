@@ -270,12 +270,15 @@ def _pump(stream: object, log: CappedLog, mask: Masker) -> threading.Thread:
     """Read the job's output line by line (long lines in pieces) into the capped log."""
 
     def pump() -> None:
-        reader = stream  # a binary pipe
-        while True:
-            raw = reader.readline(LINE_BYTES)  # type: ignore[attr-defined]
-            if not raw:
-                break
-            log.add(mask(raw.decode("utf-8", "replace").rstrip("\n")))
+        reader = stream  # a binary pipe, closed here at its end (its only reader)
+        try:
+            while True:
+                raw = reader.readline(LINE_BYTES)  # type: ignore[attr-defined]
+                if not raw:
+                    break
+                log.add(mask(raw.decode("utf-8", "replace").rstrip("\n")))
+        finally:
+            reader.close()  # type: ignore[attr-defined]
 
     thread = threading.Thread(target=pump, daemon=True)
     thread.start()
