@@ -19,37 +19,15 @@ from pathlib import Path
 import pytest
 
 from conftest import BINARY, REGRESSION, TOKEN, sample, url
-from test_service_limits import Serving, connect, read_head
+from test_service_limits import Answers, Serving, connect
 
 VARYING = {b"date", b"x-datarobot-request-id", b"x-datarobot-execution-time"}
 CSV_ROW = b"age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n60.0,male,32.1,83.0,179.0,119.4,42.0,4.0,4.4773,94.0\n"
 
 
 def raw_answer(sock: socket.socket) -> tuple[bytes, list[tuple[bytes, bytes]], bytes]:
-    """Status line, headers in order, body (Content-Length or chunked framing)."""
-    head, rest = read_head(sock)
-    status, *lines = head.split(b"\r\n")
-    headers = [(name.lower(), value.strip()) for name, value in (line.split(b":", 1) for line in lines)]
-    fields = dict(headers)
-    if fields.get(b"transfer-encoding") == b"chunked":
-        while not rest.endswith(b"0\r\n\r\n"):
-            chunk = sock.recv(65536)
-            assert chunk, "closed mid-body"
-            rest += chunk
-        body, pieces = b"", rest
-        while True:
-            size_line, _, pieces = pieces.partition(b"\r\n")
-            size = int(size_line, 16)
-            if not size:
-                break
-            body, pieces = body + pieces[:size], pieces[size + 2 :]
-        return status, headers, body
-    length = int(fields.get(b"content-length", b"0"))
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "closed mid-body"
-        rest += chunk
-    return status, headers, rest[:length]
+    """One answer off a raw socket (nothing pipelined behind it)."""
+    return Answers(sock).next()
 
 
 def request(path: str, body: bytes, content_type: str = "text/csv", version: str = "1.1", **extra: str) -> bytes:
@@ -172,7 +150,8 @@ def test_pipelined_requests_are_answered_in_order(servers):
     third = request(url(REGRESSION), CSV_ROW)
     with connect(direct.port) as sock:
         sock.sendall(first + second + third)
-        answers = [raw_answer(sock) for _ in range(3)]
+        reader = Answers(sock)
+        answers = [reader.next() for _ in range(3)]
     assert [a[0].split()[1] for a in answers] == [b"200", b"200", b"200"]
     assert answers[0][2].startswith(b'{"data":[')
     assert dict(answers[1][1])[b"content-type"].startswith(b"text/csv")

@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,27 +32,49 @@ class Reply:
         return json.loads(self.body)
 
 
-def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """An answer's head off a raw socket, and the bytes already read after it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed before an answer: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
+class Answers:
+    """Answers read off one socket in order. Bytes past one answer are kept for the next:
+    pipelined answers can arrive in one read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def until(self, enough: Callable[[bytes], bool]) -> None:
+        while not enough(self.buffer):
+            chunk = self.sock.recv(65536)
+            assert chunk, f"connection closed mid-answer: {self.buffer[:200]!r}"
+            self.buffer += chunk
+
+    def next(self) -> tuple[bytes, list[tuple[bytes, bytes]], bytes]:
+        """Status line, headers in order, body (Content-Length or chunked framing)."""
+        self.until(lambda data: b"\r\n\r\n" in data)
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status, *lines = head.split(b"\r\n")
+        headers = [(name.lower(), value.strip()) for name, value in (line.split(b":", 1) for line in lines)]
+        fields = dict(headers)
+        if fields.get(b"transfer-encoding") == b"chunked":
+            body = b""
+            while True:  # size line, data, CRLF; a zero size ends the body
+                self.until(lambda data: b"\r\n" in data)
+                start = self.buffer.index(b"\r\n") + 2
+                size = int(self.buffer[: start - 2], 16)
+                self.until(lambda data, end=start + size + 2: len(data) >= end)
+                body += self.buffer[start : start + size]
+                self.buffer = self.buffer[start + size + 2 :]
+                if not size:
+                    return status, headers, body
+        length = int(fields.get(b"content-length", b"0"))
+        self.until(lambda data: len(data) >= length)
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, headers, body
 
 
 def read_reply(sock: socket.socket) -> Reply:
-    """One HTTP/1.1 answer read off a raw socket (Content-Length framed)."""
-    head, body = read_head(sock)
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-    while len(body) < int(headers.get("content-length", "0")):
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed mid-body"
-        body += chunk
-    return Reply(int(lines[0].split()[1]), headers, body)
+    """One HTTP/1.1 answer read off a raw socket."""
+    status, headers, body = Answers(sock).next()
+    fields = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
+    return Reply(int(status.split()[1]), fields, body)
 
 
 def closed_by_server(sock: socket.socket, within: float = 5.0) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -62,42 +63,36 @@ class Bins:
         nan = int(np.count_nonzero(np.isnan(numbers)))
         return np.diff(np.array([0, *below, len(numbers) - nan, len(numbers)], dtype=np.int64))
 
+    @cached_property
+    def _lookup(self) -> dict[str, int]:
+        """Each label's bin (a label repeated after ``str()``, as 1 and "1" are, keeps its last)."""
+        return {label: k for k, label in enumerate(self.labels)}
+
     def _label_codes(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Missing cells, and each cell's label index (-1: not a label). Text columns (what the
-        prediction path captures) are coded with numpy, so a flush needs no pandas import."""
-        unique_labels = len(set(self.labels)) == len(self.labels)
-        if values.dtype == object and unique_labels:
+        prediction path captures) are coded by a dict lookup in C, so a flush needs no pandas."""
+        if values.dtype == object:
             cells = values.tolist()
-            # Python strings as sent, looked up in C: a cell is missing ("") or a label's index,
-            # else -1. Only the cells that are no label are checked for being plain strings
-            # (None or NaN must count as missing; numpy's fixed-width strings below would drop
-            # trailing NULs): label cells are strings by construction.
-            lookup = {label: k for k, label in enumerate(self.labels)}
-            empty = lookup.get("", -1)
-            lookup[""] = MISSING_CODE
-            codes = _looked_up(lookup, cells)  # (None: an unhashable cell; the slower ways decide)
+            # Python strings as sent: a cell is missing ("") or a label's index, else -1. Only the
+            # cells that are no label are checked for being plain strings (None or NaN must count
+            # as missing; numpy's strings below drop trailing NULs): label cells are strings.
+            codes = _looked_up({**self._lookup, "": MISSING_CODE}, cells)  # (None: an unhashable cell)
             if codes is not None:
                 others = [cells[i] for i in np.flatnonzero(codes == -1).tolist()]
                 if STR_ONLY.issuperset(map(type, others)) and "\x00" not in "".join(others):
                     missing = codes == MISSING_CODE
-                    codes[missing] = empty
+                    codes[missing] = self._lookup.get("", -1)
                     return missing, codes
-        plain = values.dtype.kind == "U" or (values.dtype == object and all(type(v) is str for v in values.tolist()))
-        if plain and unique_labels:
-            text = values.astype(str)
-            uniques, inverse = np.unique(text, return_inverse=True)
-            lookup = {label: k for k, label in enumerate(self.labels)}
-            table = np.array([lookup.get(u, -1) for u in uniques.tolist()], dtype=np.int64)
-            return text == "", table[inverse.reshape(-1)]
+        # Anything else: each cell's text as numpy spells it, looked up the same way (pandas'
+        # Categorical refused repeated labels); cells that are not strings (None, NaN) are missing.
+        text = values.astype(str)
+        codes = _looked_up(self._lookup, text.tolist())
+        assert codes is not None  # (str cells are hashable)
+        if values.dtype.kind == "U" or (values.dtype == object and all(type(v) is str for v in values.tolist())):
+            return text == "", codes
         import pandas as pd
 
-        # Anything else (None, NaN, numbers; labels repeated, as str(1) and "1" are): each cell's
-        # text as numpy spells it, looked up (pandas' Categorical refuses repeated categories).
-        missing = np.asarray(pd.isna(values)) | (values == "")
-        lookup = {label: k for k, label in enumerate(self.labels)}
-        codes = _looked_up(lookup, values.astype(str).tolist())
-        assert codes is not None  # (str cells are hashable)
-        return missing, codes
+        return np.asarray(pd.isna(values)) | (values == ""), codes
 
 
 def _looked_up(lookup: dict[str, int], cells: list[Any]) -> np.ndarray | None:

@@ -149,7 +149,9 @@ class MonitoringSink:
         for at, record, consumer, execution_ms in requests:
             hour = _hour(hours, at)
             key = (record.deployment_id, hour, record.model_id)
-            row = aggregates.get(key) or aggregates.setdefault(key, _empty(hour, record.model_id, at))
+            row = aggregates.get(key)
+            if row is None:
+                row = aggregates[key] = _empty(hour, record.model_id, at)
             _seen(row, at)
             row["requests"] += 1
             if record.status < 400:
